@@ -1,0 +1,292 @@
+//! Ingest benchmark (issue 2): `cargo bench -p auditlog-cli --bench ingest`.
+//!
+//! On `AUDITLOG_BENCH_EVENTS` (default 1,000,000) `generate`d events it measures, in one run:
+//! - ingest through the HTTP batch API (NDJSON, 1,000 events per request, 4 connections) with
+//!   durability on, in events/s;
+//! - single-event POST latency p50/p99 at a fixed 1,000 requests/s (open loop: latency counts
+//!   from the scheduled send time, so a stall is not hidden);
+//! - `auditlog verify` speed in events/s;
+//! - data directory bytes per event;
+//! and the baseline: the same events inserted into a plain SQLite table (WAL, synchronous=FULL,
+//! 1,000 per transaction), its events/s and bytes/event, with the ratios.
+//! No thresholds: the figures are printed (and written to target/bench-ingest.md).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auditlog_core::generate::{GenerateOptions, Generator};
+
+const BATCH: usize = 1000;
+const CONNECTIONS: usize = 4;
+
+fn main() {
+    let n_events: usize = std::env::var("AUDITLOG_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let latency_secs: u64 = std::env::var("AUDITLOG_BENCH_LATENCY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let work = tempfile::Builder::new()
+        .prefix("auditlog-bench-")
+        .tempdir_in(std::env::var("AUDITLOG_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+        .expect("tempdir");
+    eprintln!("generating {n_events} events…");
+    let mut generator = Generator::new(GenerateOptions {
+        seed: 1,
+        ..GenerateOptions::default()
+    });
+    let lines: Vec<String> = (0..n_events)
+        .map(|_| generator.next().expect("event"))
+        .collect();
+    let raw_bytes: usize = lines.iter().map(|l| l.len()).sum();
+    let bodies: Vec<Vec<u8>> = lines
+        .chunks(BATCH)
+        .map(|c| c.join("\n").into_bytes())
+        .collect();
+
+    // --- auditlog over HTTP ---
+    let data = work.path().join("data");
+    let token = {
+        let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .arg("--data")
+            .arg(&data)
+            .args([
+                "token",
+                "create",
+                "--name",
+                "bench",
+                "--scopes",
+                "ingest,read",
+            ])
+            .output()
+            .expect("token");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
+    };
+    let log = work.path().join("server.log");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AUDITLOG_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("server");
+    let addr = wait_for_addr(&log);
+    eprintln!("ingesting through http://{addr} …");
+    let next = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(bodies);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let next = next.clone();
+            let bodies = bodies.clone();
+            let url = format!("http://{addr}/api/v1/events");
+            let auth = format!("Bearer {token}");
+            std::thread::spawn(move || {
+                let agent = agent();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { return };
+                    let mut response = agent
+                        .post(&url)
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/x-ndjson")
+                        .send(&body[..])
+                        .expect("post");
+                    let status = response.status().as_u16();
+                    let _ = response.body_mut().read_to_vec();
+                    assert_eq!(status, 201, "batch {i}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("client");
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    let ingest_rate = n_events as f64 / ingest_secs;
+    eprintln!("  {ingest_rate:.0} events/s");
+
+    // --- single-event latency at a fixed rate ---
+    eprintln!("single-event POSTs at 1,000/s for {latency_secs} s …");
+    let singles: Vec<String> = {
+        let mut generator = Generator::new(GenerateOptions {
+            seed: 2,
+            ..GenerateOptions::default()
+        });
+        (0..(latency_secs as usize * 1000))
+            .map(|_| generator.next().expect("event"))
+            .collect()
+    };
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(singles.len())));
+    let singles = Arc::new(singles);
+    let lanes = 8;
+    let t0 = Instant::now() + Duration::from_millis(100);
+    let threads: Vec<_> = (0..lanes)
+        .map(|lane| {
+            let singles = singles.clone();
+            let latencies = latencies.clone();
+            let url = format!("http://{addr}/api/v1/events");
+            let auth = format!("Bearer {token}");
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut mine = Vec::new();
+                let mut i = lane;
+                while i < singles.len() {
+                    // Request i is due at t0 + i ms, whatever happened before.
+                    let due = t0 + Duration::from_micros(i as u64 * 1000);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let mut response = agent
+                        .post(&url)
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/json")
+                        .send(singles[i].as_bytes())
+                        .expect("post");
+                    let _ = response.body_mut().read_to_vec();
+                    assert_eq!(response.status().as_u16(), 201);
+                    mine.push(due.elapsed());
+                    i += lanes;
+                }
+                latencies.lock().expect("lock").extend(mine);
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("lane");
+    }
+    let mut latencies = latencies.lock().expect("lock").clone();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let (p50, p99) = (pct(0.50), pct(0.99));
+    eprintln!("  p50 {p50:?} p99 {p99:?}");
+
+    // Stop cleanly (checkpoint signed, WAL folded into the database) and measure.
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    let total_events = n_events + singles.len();
+    let data_bytes = dir_size(&data);
+
+    eprintln!("verifying …");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .arg("--data")
+        .arg(&data)
+        .arg("verify")
+        .output()
+        .expect("verify");
+    let verify_secs = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let verify_rate = total_events as f64 / verify_secs;
+
+    // --- baseline: plain SQLite table, same events, same durability ---
+    eprintln!("baseline: plain SQLite table …");
+    let base_path = work.path().join("baseline.db");
+    let (base_rate, base_bytes) = sqlite_baseline(&base_path, &lines);
+
+    let report = format!(
+        "| measure ({n_events} events, raw avg {raw:.0} B) | auditlog | plain SQLite table | ratio |\n\
+         |---|---|---|---|\n\
+         | ingest, events/s (HTTP batch API, durable) | {ingest_rate:.0} | {base_rate:.0} (direct inserts) | {r1:.2}× |\n\
+         | single POST p50 / p99 at 1,000 req/s | {p50:.2} ms / {p99:.2} ms | – | – |\n\
+         | verify, events/s | {verify_rate:.0} | – | – |\n\
+         | storage, bytes/event | {bpe:.0} | {base_bpe:.0} | {r2:.2}× |\n",
+        raw = raw_bytes as f64 / n_events as f64,
+        r1 = ingest_rate / base_rate,
+        p50 = p50.as_secs_f64() * 1000.0,
+        p99 = p99.as_secs_f64() * 1000.0,
+        bpe = data_bytes as f64 / total_events as f64,
+        base_bpe = base_bytes as f64 / n_events as f64,
+        r2 = (data_bytes as f64 / total_events as f64) / (base_bytes as f64 / n_events as f64),
+    );
+    println!("{report}");
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-ingest.md"),
+        &report,
+    );
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+fn wait_for_addr(log: &Path) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            return rest.split_whitespace().next().expect("addr").to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn sqlite_baseline(path: &Path, lines: &[String]) -> (f64, u64) {
+    let mut conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+    )
+    .expect("schema");
+    let started = Instant::now();
+    for chunk in lines.chunks(BATCH) {
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO events (body) VALUES (?1)")
+                .expect("stmt");
+            for line in chunk {
+                insert.execute([line]).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let rate = lines.len() as f64 / started.elapsed().as_secs_f64();
+    drop(conn);
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(path.with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    (rate, bytes)
+}

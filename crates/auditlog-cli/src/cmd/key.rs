@@ -1,0 +1,24 @@
+//! `auditlog key show`: the tenant's verifier key in C2SP signed-note form.
+
+use std::path::Path;
+
+use auditlog_store::Store as _;
+
+use super::{TenantArg, open_shared};
+use crate::Outcome;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Print the verifier key (`<name>+<hex key id>+<base64 key>`).
+    Show(TenantArg),
+}
+
+pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Show(tenant) => {
+            let store = open_shared(data)?;
+            println!("{}", store.verifier_key(&tenant.parse()?)?);
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! One module per subcommand.
+
+pub mod generate;
+pub mod ingest;
+pub mod key;
+pub mod serve;
+pub mod show;
+pub mod token;
+pub mod verify;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use auditlog_core::tenant::TenantId;
+use auditlog_store::{SqliteStore, StoreOptions};
+
+/// `--tenant T` as every local command takes it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TenantArg {
+    /// Tenant whose log to use.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+}
+
+impl TenantArg {
+    pub fn parse(&self) -> anyhow::Result<TenantId> {
+        Ok(TenantId::parse(&self.tenant)?)
+    }
+}
+
+/// Open the data directory beside a possibly running server (no lock, no writer).
+pub fn open_shared(data: &Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open_shared(data, StoreOptions::default())
+        .with_context(|| format!("open data directory {}", data.display()))
+}
+
+/// Machine output for `--format json`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {human_pos}/{human_len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}

@@ -1,0 +1,145 @@
+//! `auditlog serve`: the HTTP server on the data directory. On a fresh directory it creates
+//! the default tenant, its signing key and an admin token printed once; `--demo` loads
+//! generated sample events into an empty log.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use auditlog_core::generate::{GenerateOptions, Generator};
+use auditlog_core::json::{JsonLimits, parse};
+use auditlog_core::tenant::TenantId;
+use auditlog_server::{AppState, ServerConfig};
+use auditlog_store::{Scopes, SqliteStore, Store, StoreOptions, prepare_event};
+
+use crate::Outcome;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "AUDITLOG_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Load generated sample events into an empty default log.
+    #[arg(long)]
+    demo: bool,
+    /// How many sample events `--demo` loads.
+    #[arg(long, default_value_t = 10_000)]
+    demo_events: u64,
+    /// Most time between two signed checkpoints while events arrive, in milliseconds.
+    #[arg(long, env = "AUDITLOG_CHECKPOINT_INTERVAL_MS", default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "AUDITLOG_MAX_BODY_BYTES", default_value_t = 10 << 20)]
+    max_body_bytes: usize,
+}
+
+pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AUDITLOG_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let fresh = !data.join("auditlog.db").exists();
+    let options = StoreOptions {
+        checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms.max(10)),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(
+        SqliteStore::open(data, options)
+            .with_context(|| format!("open data directory {}", data.display()))?,
+    );
+    let tenant = TenantId::default_tenant();
+    store.ensure_tenant(&tenant)?;
+    if fresh {
+        let token = store.create_token(&tenant, "admin", Scopes::all())?;
+        println!(
+            "auditlog: created data directory {}\n\
+             auditlog: admin token for tenant \"default\" (shown once, keep it):\n{token}",
+            data.display()
+        );
+    }
+    if args.demo && store.tree_size(&tenant)? == 0 {
+        load_demo(store.as_ref(), &tenant, args.demo_events)?;
+        eprintln!("auditlog: loaded {} sample events", args.demo_events);
+    }
+    let config = ServerConfig {
+        max_body_bytes: args.max_body_bytes,
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("auditlog-http")
+        .build()?;
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+    };
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "auditlog: listening on http://{addr} (data {})",
+            data.display()
+        );
+        auditlog_server::serve(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    // Commit what is queued and sign a last checkpoint.
+    store.close();
+    eprintln!("auditlog: stopped");
+    Ok(Outcome::Ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Sample events ending about now, so a newcomer sees a recent, living trail.
+fn load_demo(store: &dyn Store, tenant: &TenantId, count: u64) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let mean_gap_ms = 30_000;
+    let mut generator = Generator::new(GenerateOptions {
+        seed: 42,
+        start_unix_secs: now - (count as i64 * mean_gap_ms as i64 / 1000) - 3600,
+        mean_gap_ms,
+    });
+    let received = auditlog_core::event::Timestamp::from_unix_nanos(now * 1_000_000_000);
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut batch = Vec::with_capacity(1000);
+    let mut line = String::new();
+    for _ in 0..count {
+        line.clear();
+        generator.write_next(&mut line);
+        let value = parse(line.as_bytes(), &JsonLimits::default())
+            .map_err(|e| anyhow::anyhow!("generated event does not parse: {e}"))?;
+        batch.push(
+            prepare_event(value, received, peer)
+                .map_err(|e| anyhow::anyhow!("generated event is invalid: {}", e.message))?,
+        );
+        if batch.len() == 1000 {
+            store.append_blocking(tenant, std::mem::take(&mut batch))?;
+        }
+    }
+    if !batch.is_empty() {
+        store.append_blocking(tenant, batch)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `auditlog token create|list|revoke`: works beside a running server (no directory lock).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use auditlog_store::{Scopes, SqliteStore, Store as _, StoreOptions};
+
+use super::TenantArg;
+use crate::Outcome;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a token and print it (only it) on stdout; it is shown once.
+    Create {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// Comma-separated: ingest, read, admin.
+        #[arg(long, default_value = "ingest,read")]
+        scopes: String,
+        /// Name recorded as the actor of the token's actions.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tenant's tokens (never the secrets).
+    List(TenantArg),
+    /// Revoke a token by name; it fails from the next request on.
+    Revoke {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Create {
+            tenant,
+            scopes,
+            name,
+        } => {
+            let scopes = Scopes::parse(&scopes).map_err(anyhow::Error::msg)?;
+            let tenant = tenant.parse()?;
+            // Creating the first token may create the data directory.
+            let store = match SqliteStore::open_shared(data, StoreOptions::default()) {
+                Ok(store) => store,
+                Err(auditlog_store::StoreError::NotFound(_)) => {
+                    let store = SqliteStore::open(data, StoreOptions::default())
+                        .with_context(|| format!("create data directory {}", data.display()))?;
+                    store.ensure_tenant(&tenant)?;
+                    drop(store);
+                    SqliteStore::open_shared(data, StoreOptions::default())?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let token = store.create_token(&tenant, &name, scopes)?;
+            println!("{token}");
+            Ok(Outcome::Ok)
+        }
+        Command::List(tenant) => {
+            let store = super::open_shared(data)?;
+            let tokens = store.list_tokens(&tenant.parse()?)?;
+            if tokens.is_empty() {
+                eprintln!("no tokens");
+                return Ok(Outcome::Found);
+            }
+            println!(
+                "{:<24} {:<20} {:<12} {:<12} status",
+                "name", "scopes", "created", "last used"
+            );
+            for token in tokens {
+                let date = |t: i64| {
+                    time::OffsetDateTime::from_unix_timestamp(t)
+                        .map(|d| d.date().to_string())
+                        .unwrap_or_default()
+                };
+                println!(
+                    "{:<24} {:<20} {:<12} {:<12} {}",
+                    token.name,
+                    token.scopes.to_string(),
+                    date(token.created_at),
+                    token
+                        .last_used_at
+                        .map(date)
+                        .unwrap_or_else(|| "never".into()),
+                    if token.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+            Ok(Outcome::Ok)
+        }
+        Command::Revoke { tenant, name } => {
+            let store = super::open_shared(data)?;
+            if store.revoke_token(&tenant.parse()?, &name)? {
+                eprintln!("revoked {name}");
+                Ok(Outcome::Ok)
+            } else {
+                eprintln!("no active token named {name:?}");
+                Ok(Outcome::Found)
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `auditlog verify`: recompute the tenant's log from storage; exit 1 on any finding.
+
+use std::path::Path;
+
+use auditlog_store::Store as _;
+use serde_json::json;
+
+use super::{Format, TenantArg, open_shared, progress_bar};
+use crate::Outcome;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    tenant: TenantArg,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
+    let store = open_shared(data)?;
+    let tenant = args.tenant.parse()?;
+    let bar = progress_bar(0, "verify");
+    let started = std::time::Instant::now();
+    let report = store.verify(&tenant, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    match args.format {
+        Format::Json => {
+            for finding in &report.findings {
+                println!(
+                    "{}",
+                    json!({"kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail})
+                );
+            }
+            println!(
+                "{}",
+                json!({
+                    "tenant": report.tenant,
+                    "ok": report.is_clean(),
+                    "tree_size": report.tree_size,
+                    "events_checked": report.events_checked,
+                    "checkpoints_checked": report.checkpoints_checked,
+                    "latest_checkpoint": report.latest_checkpoint,
+                    "findings": report.findings.len() as u64 + report.more_findings,
+                    "seconds": seconds,
+                })
+            );
+        }
+        Format::Text => {
+            for finding in &report.findings {
+                match finding.seq {
+                    Some(seq) => println!("{} seq {seq}: {}", finding.kind, finding.detail),
+                    None => println!("{}: {}", finding.kind, finding.detail),
+                }
+            }
+            if report.more_findings > 0 {
+                println!("… and {} more findings", report.more_findings);
+            }
+            let verdict = if report.is_clean() { "ok" } else { "FAILED" };
+            println!(
+                "{verdict}: tenant {}, {} events, {} checkpoints (latest {}), {} findings, {:.2}s",
+                report.tenant,
+                report.events_checked,
+                report.checkpoints_checked,
+                report
+                    .latest_checkpoint
+                    .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                report.findings.len() as u64 + report.more_findings,
+                seconds
+            );
+        }
+    }
+    Ok(if report.is_clean() {
+        Outcome::Ok
+    } else {
+        Outcome::Found
+    })
+}

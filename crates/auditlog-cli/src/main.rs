@@ -1,0 +1,78 @@
+//! The `auditlog` binary: one file per subcommand under `cmd/`, each a thin wrapper that parses
+//! its arguments and calls the store, server or core. Exit codes (SPEC §6): 0 ok, 1 nothing
+//! found or integrity problems found, 2 error.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "auditlog",
+    version,
+    about = "A tamper-evident audit trail",
+    max_term_width = 100
+)]
+struct Cli {
+    /// Data directory of the embedded store.
+    #[arg(
+        long,
+        global = true,
+        env = "AUDITLOG_DATA",
+        default_value = "./auditlog-data"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server on the data directory.
+    Serve(cmd::serve::Args),
+    /// Append NDJSON events from a file or stdin, over HTTP (--url) or into --data.
+    Ingest(cmd::ingest::Args),
+    /// Print one event with its diff.
+    Show(cmd::show::Args),
+    /// Recompute the log from storage and report every integrity problem.
+    Verify(cmd::verify::Args),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(cmd::token::Command),
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(cmd::key::Command),
+    /// Write realistic sample events as NDJSON to stdout.
+    Generate(cmd::generate::Args),
+}
+
+/// What a command reports besides success.
+pub enum Outcome {
+    Ok,
+    /// Nothing found, or integrity problems found (exit 1).
+    Found,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(&cli.data, args),
+        Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
+        Command::Show(args) => cmd::show::run(&cli.data, args),
+        Command::Verify(args) => cmd::verify::run(&cli.data, args),
+        Command::Token(command) => cmd::token::run(&cli.data, command),
+        Command::Key(command) => cmd::key::run(&cli.data, command),
+        Command::Generate(args) => cmd::generate::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Found) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("auditlog: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The HTTP contract of SPEC §2–§3 for the core log, through a real socket.
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, create_token, tempdir};
+
+fn event(extra: Value) -> Value {
+    let mut base = json!({
+        "user": "alice",
+        "ip": "203.0.113.7",
+        "action": "UPDATE",
+        "table": "customer",
+        "primary_key": "4711",
+        "message": "Updated credit limit",
+        "before": {"credit_limit": 100, "name": "ACME"},
+        "after": {"credit_limit": 250, "name": "ACME"}
+    });
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            if v.is_null() {
+                base.remove(k);
+            } else {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    base
+}
+
+#[test]
+fn an_ingested_event_comes_back_with_its_diff_and_proofs_verify() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"));
+    let client = server.client();
+    let reply = client.post_json(&event(json!({"id": "e-1"})).to_string());
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let receipt = reply.json();
+    assert_eq!(receipt["events"][0]["seq"], 1);
+    assert_eq!(receipt["events"][0]["id"], "e-1");
+    assert_eq!(receipt["checkpoint_size"], 1);
+
+    let got = client.get("/api/v1/events/1").json();
+    assert_eq!(got["user"], "alice");
+    assert_eq!(got["tenant"], "default");
+    assert_eq!(got["source"], "panel");
+    assert_eq!(got["leaf_hash"], receipt["events"][0]["leaf_hash"]);
+    assert_eq!(
+        got["diff"],
+        json!([{"path": "/credit_limit", "op": "replace", "before": 100, "after": 250}])
+    );
+
+    // A checkpoint is signed within the interval.
+    let mut checkpoint = String::new();
+    for _ in 0..100 {
+        let reply = client.get("/api/v1/checkpoint");
+        if reply.status == 200 {
+            checkpoint = reply.text;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        checkpoint.starts_with("auditlog/default\n1\n"),
+        "{checkpoint:?}"
+    );
+    assert!(
+        checkpoint.contains("\n\n\u{2014} auditlog/default "),
+        "{checkpoint:?}"
+    );
+    let key = client.get("/api/v1/public-key").text;
+    assert!(key.starts_with("auditlog/default+"), "{key}");
+
+    let proof = client.get("/api/v1/proof/inclusion?seq=1&size=1").json();
+    assert_eq!(proof["leaf_index"], 0);
+    assert_eq!(proof["hashes"], json!([]));
+}
+
+#[test]
+fn replaying_an_id_returns_the_first_receipt_and_a_changed_body_is_a_conflict() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"));
+    let client = server.client();
+    let body = event(json!({"id": "same"})).to_string();
+    let first = client.post_json(&body);
+    assert_eq!(first.status, 201);
+    let again = client.post_json(&body);
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json()["events"], first.json()["events"]);
+    let changed = client.post_json(&event(json!({"id": "same", "message": "other"})).to_string());
+    assert_eq!(changed.status, 409, "{}", changed.text);
+    assert_eq!(changed.code(), "conflict");
+    assert_eq!(client.get("/api/v1/events/2").status, 404);
+}
+
+#[test]
+fn a_bad_event_in_a_batch_stores_nothing_and_names_its_index_and_field() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"));
+    let client = server.client();
+    let batch = json!([
+        event(json!({})),
+        event(json!({})),
+        event(json!({"action": "update"}))
+    ]);
+    let reply = client.post_json(&batch.to_string());
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let error = reply.json();
+    assert_eq!(error["error"]["index"], 2);
+    assert_eq!(error["error"]["field"], "action");
+    assert_eq!(client.get("/api/v1/events/1").status, 404);
+}
+
+#[test]
+fn requests_without_a_valid_token_are_refused_and_scopes_are_enforced() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let anonymous = server.client().with_token(None);
+    assert_eq!(
+        anonymous.post_json(&event(json!({})).to_string()).status,
+        401
+    );
+    assert_eq!(anonymous.get("/api/v1/checkpoint").status, 401);
+    let wrong = server.client().with_token(Some("alog_not-a-real-token"));
+    assert_eq!(wrong.get("/api/v1/public-key").status, 401);
+    let reader = server
+        .client()
+        .with_token(Some(&create_token(&data, "default", "read", "reader")));
+    let refused = reader.post_json(&event(json!({})).to_string());
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.code(), "forbidden");
+    let ingester = server
+        .client()
+        .with_token(Some(&create_token(&data, "default", "ingest", "writer")));
+    assert_eq!(
+        ingester.post_json(&event(json!({})).to_string()).status,
+        201
+    );
+    assert_eq!(ingester.get("/api/v1/events/1").status, 403);
+}
+
+#[test]
+fn healthz_reports_storage_state_without_data() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"));
+    let reply = server.client().with_token(None).get("/healthz");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["storage"]["writable"], true);
+}

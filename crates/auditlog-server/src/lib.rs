@@ -1,0 +1,133 @@
+//! The HTTP API of auditlog (SPEC §3) over any [`Store`]: ingest, event by seq, checkpoint,
+//! public key, proofs and health. Handlers parse and answer; storage, hashing and validation
+//! live in the store, ledger and core crates.
+//!
+//! Architecture invariant: this crate never names a concrete storage backend.
+
+mod auth;
+mod error;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+pub use error::ApiError;
+pub use routes::event_json;
+
+use auditlog_store::Store;
+
+/// Limits and timeouts of the HTTP server (SPEC §2 limits are configurable).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request body (SPEC: 10 MiB; larger is 413).
+    pub max_body_bytes: usize,
+    /// Largest single event (SPEC: 1 MiB).
+    pub max_event_bytes: usize,
+    /// Deepest JSON nesting inside one event (SPEC: 32).
+    pub max_depth: usize,
+    /// Most events in one request.
+    pub max_batch_events: usize,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Time a whole request (body included) may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 10 << 20,
+            max_event_bytes: 1 << 20,
+            max_depth: 32,
+            max_batch_events: 100_000,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ServerConfig>,
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serve until `shutdown` resolves. Each connection gets hyper's header-read timeout (which
+/// needs a timer, or it is silently off) and the peer address for events without `ip`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let header_timeout = state.config.header_read_timeout;
+    let app = router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stop = stop_rx.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let service =
+                hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(Some(header_timeout))
+                .keep_alive(true);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!("connection from {peer}: {e}");
+                    }
+                }
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    // Let requests in flight finish (their events may already be acknowledged).
+    let drain = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+    Ok(())
+}

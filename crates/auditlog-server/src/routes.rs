@@ -1,0 +1,430 @@
+//! The `/api/v1` routes of SPEC §3 that the core log provides, and `/healthz`.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value as JsonValue, json};
+
+use auditlog_core::diff::diff;
+use auditlog_core::event::Timestamp;
+use auditlog_core::json::{JsonLimits, Value, parse, parse_batch};
+use auditlog_store::{AppendOutcome, PreparedEvent, Scope, StoreError, prepare_event};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/api/v1/events", post(ingest))
+        .route("/api/v1/events/{seq}", get(event_by_seq))
+        .route("/api/v1/checkpoint", get(checkpoint))
+        .route("/api/v1/public-key", get(public_key))
+        .route("/api/v1/proof/inclusion", get(inclusion_proof))
+        .route("/api/v1/proof/consistency", get(consistency_proof))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        // The ingest handler reads the body itself and answers 413 as JSON; this limit is the
+        // backstop for every other route.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+fn b64(hash: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hash)
+}
+
+fn now() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_unix_nanos((since.as_micros() as i64) * 1000)
+}
+
+/// Run blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Ingest)?;
+    let limit = state.config.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    if let Some(length) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > limit as u64
+    {
+        return Err(too_large());
+    }
+    let ndjson = match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => false,
+        Some(ct) => {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match mime.as_str() {
+                "application/x-ndjson" | "application/ndjson" | "application/jsonl" => true,
+                "application/json" | "" => false,
+                other => {
+                    return Err(ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        format!(
+                            "content type {other:?} is not application/json or application/x-ndjson"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let body: Bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| too_large())?;
+    let limits = JsonLimits {
+        max_depth: state.config.max_depth,
+        max_event_bytes: state.config.max_event_bytes,
+    };
+    let max_batch = state.config.max_batch_events;
+    let received = now();
+    let peer_ip = peer.ip().to_canonical();
+    let parse_all = move || -> Result<Vec<PreparedEvent>, ApiError> {
+        let values = parse_batch(&body, ndjson, &limits).map_err(json_error)?;
+        if values.len() > max_batch {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_events",
+                format!(
+                    "a request may carry at most {max_batch} events, this one has {}",
+                    values.len()
+                ),
+            ));
+        }
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| {
+                prepare_event(value, received, peer_ip).map_err(|e| {
+                    ApiError::bad_request(e.code, format!("event {index}: {}", e.message))
+                        .with("index", index)
+                        .with("field", e.field.clone())
+                })
+            })
+            .collect()
+    };
+    // Small bodies are parsed in place; big ones would stall the async threads.
+    let prepared = if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= 64 * 1024)
+    {
+        parse_all()?
+    } else {
+        blocking(parse_all).await?
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.store.append(
+        &caller.0.tenant,
+        prepared,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    let outcome: AppendOutcome = rx
+        .await
+        .map_err(|_| ApiError::from(StoreError::Unavailable("writer stopped".into())))??;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        receipts_json(&outcome),
+    )
+        .into_response())
+}
+
+/// The receipt body, written by hand: a 10,000-event batch answers with 10,000 receipts.
+fn receipts_json(outcome: &AppendOutcome) -> String {
+    let mut out = String::with_capacity(32 + outcome.receipts.len() * 100);
+    out.push_str("{\"events\":[");
+    for (i, receipt) in outcome.receipts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"id\":");
+        match &receipt.id {
+            // Ids are [A-Za-z0-9._:-] only, so they need no escaping.
+            Some(id) => {
+                out.push('"');
+                out.push_str(id);
+                out.push('"');
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"seq\":");
+        out.push_str(&receipt.seq.to_string());
+        out.push_str(",\"leaf_hash\":\"");
+        out.push_str(&b64(&receipt.leaf_hash));
+        out.push_str("\"}");
+    }
+    out.push_str("],\"checkpoint_size\":");
+    out.push_str(&outcome.tree_size.to_string());
+    out.push('}');
+    out
+}
+
+fn json_error(err: auditlog_core::json::JsonError) -> ApiError {
+    let status = if err.code() == "event_too_large" {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut api = ApiError::new(status, err.code(), err.to_string());
+    if let Some(index) = err.index {
+        api = api.with("index", index);
+    }
+    if !err.path.is_empty() {
+        api = api.with("field", err.path.clone());
+    }
+    api.with("offset", err.offset)
+}
+
+fn parse_seq(text: &str, what: &str) -> Result<u64, ApiError> {
+    match text.parse::<u64>() {
+        Ok(n) if n >= 1 && n <= i64::MAX as u64 => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "{what} must be a whole number from 1, got {:?}",
+                truncate(text, 40)
+            ),
+        )),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Canonical JSON bytes of a stored value, as serde_json (for building responses).
+fn to_json(value: &Value) -> JsonValue {
+    serde_json::from_slice(&value.to_canonical()).unwrap_or(JsonValue::Null)
+}
+
+async fn event_by_seq(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(seq): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let seq = parse_seq(&seq, "seq")?;
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let event = blocking(move || Ok(store.event(&tenant, seq)?)).await?;
+    let Some(event) = event else {
+        return Err(ApiError::not_found(format!("event {seq} not found")));
+    };
+    let body = event_json(&event).map_err(ApiError::internal)?;
+    Ok(axum::Json(body).into_response())
+}
+
+/// An event as the API shows it: its stored fields, `leaf_hash`, and the derived `diff`.
+pub fn event_json(
+    event: &auditlog_store::StoredEvent,
+) -> Result<serde_json::Map<String, JsonValue>, String> {
+    let seq = event.seq;
+    let parsed = parse(&event.canonical, &JsonLimits::default())
+        .map_err(|e| format!("stored event {seq} does not parse: {e}"))?;
+    let Value::Object(fields) = &parsed else {
+        return Err(format!("stored event {seq} is not an object"));
+    };
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let changes = diff(field("before"), field("after"));
+    let mut body: serde_json::Map<String, JsonValue> =
+        serde_json::from_slice(&event.canonical).map_err(|e| e.to_string())?;
+    body.insert("leaf_hash".into(), JsonValue::from(b64(&event.leaf_hash)));
+    body.insert(
+        "diff".into(),
+        JsonValue::Array(
+            changes
+                .iter()
+                .map(|change| {
+                    let mut entry = serde_json::Map::new();
+                    entry.insert("path".into(), JsonValue::from(change.path.clone()));
+                    entry.insert("op".into(), JsonValue::from(change.op.as_str()));
+                    if let Some(before) = &change.before {
+                        entry.insert("before".into(), to_json(before));
+                    }
+                    if let Some(after) = &change.after {
+                        entry.insert("after".into(), to_json(after));
+                    }
+                    JsonValue::Object(entry)
+                })
+                .collect(),
+        ),
+    );
+    Ok(body)
+}
+
+async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let latest = blocking(move || Ok(store.latest_checkpoint(&tenant)?)).await?;
+    match latest {
+        Some(cp) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            cp.note,
+        )
+            .into_response()),
+        None => Err(ApiError::not_found("no checkpoint has been signed yet")),
+    }
+}
+
+async fn public_key(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let key = blocking(move || Ok(store.verifier_key(&tenant)?)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{key}\n"),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    seq: Option<String>,
+    size: Option<String>,
+}
+
+/// Proofs default to the latest signed checkpoint, the tree a client can check them against.
+async fn default_size(state: &AppState, caller: &Caller) -> Result<u64, ApiError> {
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let latest = blocking(move || Ok(store.latest_checkpoint(&tenant)?)).await?;
+    latest
+        .map(|cp| cp.size)
+        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))
+}
+
+async fn inclusion_proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<InclusionQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let seq = parse_seq(
+        query
+            .seq
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("missing_parameter", "seq is required"))?,
+        "seq",
+    )?;
+    let size = match query.size.as_deref() {
+        Some(size) => parse_seq(size, "size")?,
+        None => default_size(&state, &caller).await?,
+    };
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let (leaf, hashes) =
+        blocking(move || Ok(store.inclusion_proof(&tenant, seq - 1, size)?)).await?;
+    Ok(axum::Json(json!({
+        "leaf_index": seq - 1,
+        "tree_size": size,
+        "leaf_hash": b64(&leaf),
+        "hashes": hashes.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn consistency_proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ConsistencyQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let from = parse_seq(
+        query
+            .from
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("missing_parameter", "from is required"))?,
+        "from",
+    )?;
+    let to = match query.to.as_deref() {
+        Some(to) => parse_seq(to, "to")?,
+        None => default_size(&state, &caller).await?,
+    };
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let hashes = blocking(move || Ok(store.consistency_proof(&tenant, from, to)?)).await?;
+    Ok(axum::Json(json!({
+        "from": from,
+        "to": to,
+        "hashes": hashes.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let health = state.store.health();
+    let status = if health.writable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if health.writable { "ok" } else { "degraded" },
+        "storage": {
+            "writable": health.writable,
+            "problem": health.problem,
+        },
+    });
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,139 @@
+//! Storage of auditlog: the [`Store`] trait the server and CLI program against, and its
+//! embedded backend [`SqliteStore`] (the source of truth in the data directory).
+//!
+//! The store owns durability (group commit: one writer, one fsync per batch, an answer only
+//! after the batch is durable), idempotency keys, the per-tenant Merkle tiles and signed
+//! checkpoints, tokens, and `verify`. It does not parse HTTP and does not search.
+//!
+//! Architecture invariant: callers name only the trait; a PostgreSQL backend must pass the same
+//! conformance tests (`tests/it/conformance.rs`).
+
+mod codec;
+mod error;
+mod prepare;
+mod sqlite;
+mod tokens;
+pub mod verify;
+
+pub use error::StoreError;
+pub use prepare::{PreparedEvent, prepare_event};
+pub use sqlite::{SqliteStore, StoreOptions};
+pub use tokens::{Principal, Scope, Scopes, TokenInfo};
+pub use verify::{Finding, FindingKind, VerifyReport};
+
+use auditlog_core::event::Timestamp;
+use auditlog_core::tenant::TenantId;
+use auditlog_ledger::Hash;
+
+/// What the store answers for one acknowledged event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: Option<String>,
+    pub seq: u64,
+    pub leaf_hash: Hash,
+}
+
+/// The answer to one append: a receipt per event in request order, and the tree size after it.
+#[derive(Debug, Clone)]
+pub struct AppendOutcome {
+    pub receipts: Vec<Receipt>,
+    pub tree_size: u64,
+}
+
+/// Called by the writer once the batch holding the events is durable (or has failed).
+pub type AppendDone = Box<dyn FnOnce(Result<AppendOutcome, StoreError>) + Send + 'static>;
+
+/// One stored event: its canonical form (RFC 8785, the exact bytes whose leaf hash is in the
+/// tree) and the fields the store knows without parsing it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub received_at: Timestamp,
+    pub canonical: Vec<u8>,
+    pub leaf_hash: Hash,
+}
+
+/// A signed checkpoint as stored: the tree size it commits to and the signed note.
+#[derive(Debug, Clone)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub signed_at: Timestamp,
+    pub note: String,
+}
+
+/// The state `/healthz` reports.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub writable: bool,
+    pub problem: Option<String>,
+}
+
+/// The storage contract. Every method is blocking; the server calls them from blocking tasks.
+pub trait Store: Send + Sync + 'static {
+    /// Queue a batch for the group commit. `done` runs after the batch is durable; the whole
+    /// batch is stored or none of it.
+    fn append(&self, tenant: &TenantId, events: Vec<PreparedEvent>, done: AppendDone);
+
+    /// Convenience: append and wait.
+    fn append_blocking(
+        &self,
+        tenant: &TenantId,
+        events: Vec<PreparedEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.append(
+            tenant,
+            events,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv()
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    fn event(&self, tenant: &TenantId, seq: u64) -> Result<Option<StoredEvent>, StoreError>;
+    /// Events with `from_seq <= seq`, ascending, at most `limit`.
+    fn events_from(
+        &self,
+        tenant: &TenantId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    fn tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+    fn latest_checkpoint(&self, tenant: &TenantId) -> Result<Option<StoredCheckpoint>, StoreError>;
+    fn verifier_key(&self, tenant: &TenantId) -> Result<String, StoreError>;
+    /// RFC 9162 inclusion proof of leaf `leaf_index` in the tree of `size`: (leaf hash, path).
+    fn inclusion_proof(
+        &self,
+        tenant: &TenantId,
+        leaf_index: u64,
+        size: u64,
+    ) -> Result<(Hash, Vec<Hash>), StoreError>;
+    fn consistency_proof(
+        &self,
+        tenant: &TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, StoreError>;
+    /// Sign a checkpoint now for every tenant whose tree grew since its last one.
+    fn sign_pending(&self) -> Result<(), StoreError>;
+
+    fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), StoreError>;
+    fn create_token(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        scopes: Scopes,
+    ) -> Result<String, StoreError>;
+    fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, StoreError>;
+    fn revoke_token(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError>;
+    fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError>;
+
+    fn verify(
+        &self,
+        tenant: &TenantId,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<VerifyReport, StoreError>;
+    fn health(&self) -> Health;
+}

@@ -1,0 +1,1313 @@
+//! The embedded backend: SQLite (bundled) in WAL mode with `synchronous=FULL`, one writer
+//! thread doing group commit, and a small pool of reader connections.
+//!
+//! Layout of the data directory:
+//! - `auditlog.db` (+ `-wal`, `-shm`): events, tiles, checkpoints, dictionaries, tokens;
+//! - `keys/<tenant>.key` (mode 0600): the tenant's Ed25519 signer key in signed-note form;
+//! - `lock`: held with `flock` by the one process that appends (a server or a direct ingest).
+//!
+//! Events are stored as zstd frames of their full canonical form (RFC 8785, including `seq`,
+//! `tenant` and `received_at`), so the bytes that were hashed are the bytes that are kept and
+//! a row moved to another `seq` still names its own.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auditlog_core::event::{MonotonicClock, Timestamp, canonical_event};
+use auditlog_core::tenant::TenantId;
+use auditlog_ledger::Hash;
+use auditlog_ledger::merkle::{self, NodeReader};
+use auditlog_ledger::note::{Checkpoint, NoteSigner, sign_checkpoint};
+use auditlog_ledger::tiles::{TileReader, TileWriter};
+use fs4::fs_std::FileExt as _;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+
+use crate::codec::{self, Decoder, Dictionaries, Encoder};
+use crate::tokens::{self, Principal, Scopes, TokenInfo};
+use crate::{
+    AppendDone, AppendOutcome, Health, PreparedEvent, Receipt, Store, StoreError, StoredCheckpoint,
+    StoredEvent, VerifyReport,
+};
+
+const DB_FILE: &str = "auditlog.db";
+const SCHEMA_VERSION: i64 = 1;
+
+/// Settings of the embedded store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// A checkpoint is signed at most this often per tenant while events arrive, and at the
+    /// latest this long after the last event.
+    pub checkpoint_interval: Duration,
+    /// zstd level for stored events.
+    pub compression_level: i32,
+    /// Most events one group commit takes before it commits.
+    pub max_group_events: usize,
+    /// Checkpoint origin (and note key name) is `<origin_prefix><tenant>`.
+    pub origin_prefix: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            checkpoint_interval: Duration::from_secs(1),
+            compression_level: 3,
+            max_group_events: 50_000,
+            origin_prefix: "auditlog/".to_owned(),
+        }
+    }
+}
+
+struct Shared {
+    dir: PathBuf,
+    options: StoreOptions,
+    readers: Mutex<Vec<Connection>>,
+    dicts: Dictionaries,
+    /// Set when a commit failed: writes stay stopped until restart (no fsync retry).
+    poisoned: Mutex<Option<String>>,
+}
+
+/// The SQLite store. `open` takes the directory lock and starts the writer; `open_shared`
+/// works beside a running writer (reads, tokens) and refuses appends.
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<Sender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    _lock: Option<File>,
+}
+
+enum Job {
+    Append {
+        tenant: TenantId,
+        events: Vec<PreparedEvent>,
+        done: AppendDone,
+    },
+    SignNow(mpsc::SyncSender<Result<(), StoreError>>),
+}
+
+fn now_timestamp() -> Timestamp {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    // Microseconds are enough for ordering and keep the canonical form short.
+    let micros = since.as_micros() as i64;
+    Timestamp::from_unix_nanos(micros * 1000)
+}
+
+fn unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Open the data directory for appending: creates it if needed, takes its lock (a second
+    /// appender fails with [`StoreError::Locked`]), recovers and starts the writer.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<SqliteStore, StoreError> {
+        create_dir_private(dir)?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io(format!("open {}", lock_path.display()), e))?;
+        match lock.try_lock_exclusive() {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(StoreError::Locked(format!(
+                    "data directory {} is in use by another auditlog process (a running server?); \
+                     stop it, or send events to it with --url",
+                    dir.display()
+                )));
+            }
+            Err(e) => return Err(StoreError::io(format!("lock {}", lock_path.display()), e)),
+        }
+        let store = Self::open_inner(dir, options, Some(lock))?;
+        let conn = open_connection(&store.shared.dir)?;
+        let shared = store.shared.clone();
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("auditlog-writer".into())
+            .spawn(move || Writer::new(shared, conn).run(rx))
+            .map_err(|e| StoreError::io("start writer thread", e))?;
+        *store.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        *store
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        Ok(store)
+    }
+
+    /// Open without the lock and without a writer: reads, verify and token administration
+    /// work beside a running server.
+    pub fn open_shared(dir: &Path, options: StoreOptions) -> Result<SqliteStore, StoreError> {
+        if !dir.join(DB_FILE).exists() {
+            return Err(StoreError::NotFound(format!(
+                "no auditlog data in {} (start `auditlog serve` or give --data)",
+                dir.display()
+            )));
+        }
+        Self::open_inner(dir, options, None)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        options: StoreOptions,
+        lock: Option<File>,
+    ) -> Result<SqliteStore, StoreError> {
+        create_dir_private(&dir.join("keys"))?;
+        let conn = open_connection(dir)?;
+        migrate(&conn)?;
+        let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
+            options,
+            readers: Mutex::new(vec![conn]),
+            dicts: Dictionaries::default(),
+            poisoned: Mutex::new(None),
+        });
+        Ok(SqliteStore {
+            shared,
+            writer: Mutex::new(None),
+            writer_thread: Mutex::new(None),
+            _lock: lock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Stop the writer after it has committed what it was given and signed a last checkpoint.
+    pub fn close(&self) {
+        let sender = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(sender);
+        if let Some(thread) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = thread.join();
+        }
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        with_conn(&self.shared, f)
+    }
+
+    fn tenant_row(conn: &Connection, tenant: &TenantId) -> Result<Option<(i64, u64)>, StoreError> {
+        Ok(conn
+            .query_row(
+                "SELECT id, tree_size FROM tenants WHERE name = ?1",
+                params![tenant.as_str()],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)),
+            )
+            .optional()?)
+    }
+
+    fn tenant_id(conn: &Connection, tenant: &TenantId) -> Result<Option<i64>, StoreError> {
+        Ok(Self::tenant_row(conn, tenant)?.map(|(id, _)| id))
+    }
+
+    /// The signer of a tenant's checkpoints, creating its key on first use.
+    pub fn signer(&self, tenant: &TenantId) -> Result<NoteSigner, StoreError> {
+        load_or_create_signer(&self.shared, tenant)
+    }
+
+    /// Bytes the data directory takes on disk (database, WAL, keys).
+    pub fn disk_bytes(&self) -> u64 {
+        dir_size(&self.shared.dir)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn with_conn<T>(
+    shared: &Shared,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let conn = shared
+        .readers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop();
+    let conn = match conn {
+        Some(conn) => conn,
+        None => open_connection(&shared.dir)?,
+    };
+    let result = f(&conn);
+    let mut pool = shared.readers.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < 8 {
+        pool.push(conn);
+    }
+    result
+}
+
+fn create_dir_private(dir: &Path) -> Result<(), StoreError> {
+    if !dir.exists() {
+        fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| StoreError::io(format!("chmod {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+fn open_connection(dir: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        dir.join(DB_FILE),
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // FULL: a commit is on disk (WAL fsynced) before we acknowledge it. NORMAL can lose
+    // acknowledged transactions on power loss.
+    conn.execute_batch(
+        "PRAGMA page_size = 8192;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupted(format!(
+            "data directory has schema version {version}, newer than this binary's {SCHEMA_VERSION}"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         CREATE TABLE IF NOT EXISTS tenants (
+             id INTEGER PRIMARY KEY,
+             name TEXT NOT NULL UNIQUE,
+             tree_size INTEGER NOT NULL DEFAULT 0,
+             created_at INTEGER NOT NULL
+         );
+         -- body: zstd frame of the canonical event; dict: dictionary id (0 = none).
+         -- idem/idem_hash: the client's idempotency key and a fingerprint of the body it sent.
+         CREATE TABLE IF NOT EXISTS events (
+             tenant INTEGER NOT NULL,
+             seq INTEGER NOT NULL,
+             idem TEXT,
+             idem_hash BLOB,
+             dict INTEGER NOT NULL,
+             body BLOB NOT NULL,
+             PRIMARY KEY (tenant, seq)
+         ) WITHOUT ROWID;
+         CREATE UNIQUE INDEX IF NOT EXISTS events_idem ON events (tenant, idem) WHERE idem IS NOT NULL;
+         -- C2SP tlog-tiles: the newest content of each tile (a partial tile is a prefix of its full form).
+         CREATE TABLE IF NOT EXISTS tiles (
+             tenant INTEGER NOT NULL,
+             level INTEGER NOT NULL,
+             idx INTEGER NOT NULL,
+             data BLOB NOT NULL,
+             PRIMARY KEY (tenant, level, idx)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS checkpoints (
+             tenant INTEGER NOT NULL,
+             size INTEGER NOT NULL,
+             signed_at INTEGER NOT NULL,
+             note TEXT NOT NULL,
+             PRIMARY KEY (tenant, size)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS dicts (
+             id INTEGER PRIMARY KEY,
+             tenant INTEGER NOT NULL,
+             data BLOB NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS tokens (
+             id INTEGER PRIMARY KEY,
+             tenant INTEGER NOT NULL,
+             name TEXT NOT NULL,
+             hash BLOB NOT NULL UNIQUE,
+             scopes TEXT NOT NULL,
+             created_at INTEGER NOT NULL,
+             last_used_at INTEGER,
+             revoked_at INTEGER
+         );
+         PRAGMA user_version = 1;
+         COMMIT;",
+    )?;
+    Ok(())
+}
+
+/// Find or create the tenant row (any process may do this; the name is unique).
+fn ensure_tenant_row(conn: &Connection, tenant: &TenantId) -> Result<(i64, u64), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO tenants (name, tree_size, created_at) VALUES (?1, 0, ?2)",
+        params![tenant.as_str(), unix_secs()],
+    )?;
+    SqliteStore::tenant_row(conn, tenant)?
+        .ok_or_else(|| StoreError::Corrupted(format!("tenant {tenant} vanished")))
+}
+
+fn key_path(shared: &Shared, tenant: &TenantId) -> PathBuf {
+    shared.dir.join("keys").join(format!("{tenant}.key"))
+}
+
+/// The tenant's signer key lives in `keys/<tenant>.key`, mode 0600. It is created with a
+/// temporary file and a hard link, so two processes racing to create it agree on one key.
+fn load_or_create_signer(shared: &Shared, tenant: &TenantId) -> Result<NoteSigner, StoreError> {
+    let path = key_path(shared, tenant);
+    let name = format!("{}{}", shared.options.origin_prefix, tenant);
+    if !path.exists() {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| StoreError::Unavailable(format!("no randomness for a key: {e}")))?;
+        let signer = NoteSigner::from_seed(&name, &seed)?;
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix)
+            .map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
+        let tmp = path.with_extension(format!("tmp{}", u64::from_le_bytes(suffix)));
+        {
+            let mut file = OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
+            file.write_all(format!("{}\n", signer.signer_key()).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| StoreError::io(format!("write {}", tmp.display()), e))?;
+        }
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                if let Some(parent) = path.parent()
+                    && let Ok(dir) = File::open(parent)
+                {
+                    let _ = dir.sync_all();
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(format!("create {}", path.display()), e)),
+        }
+    }
+    let text = fs::read_to_string(&path)
+        .map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
+    let signer = NoteSigner::parse_signer_key(text.trim())
+        .map_err(|e| StoreError::Corrupted(format!("signing key {}: {e}", path.display())))?;
+    Ok(signer)
+}
+
+/// Read tiles of one tenant for proofs.
+fn tile_reader<'c>(
+    conn: &'c Connection,
+    tenant_id: i64,
+) -> TileReader<impl FnMut(u8, u64) -> Result<Option<Vec<u8>>, auditlog_ledger::LedgerError> + 'c> {
+    TileReader::new(move |level: u8, index: u64| {
+        conn.query_row(
+            "SELECT data FROM tiles WHERE tenant = ?1 AND level = ?2 AND idx = ?3",
+            params![tenant_id, level as i64, index as i64],
+            |row| row.get::<_, Vec<u8>>(0),
+        )
+        .optional()
+        .map_err(|e| auditlog_ledger::LedgerError::Fetch(Box::new(e)))
+    })
+}
+
+impl Store for SqliteStore {
+    fn append(&self, tenant: &TenantId, events: Vec<PreparedEvent>, done: AppendDone) {
+        if let Some(problem) = self
+            .shared
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            done(Err(StoreError::Unavailable(problem)));
+            return;
+        }
+        let sender = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(sender) = sender else {
+            done(Err(StoreError::Unavailable(
+                "this store was opened read-only".into(),
+            )));
+            return;
+        };
+        let job = Job::Append {
+            tenant: tenant.clone(),
+            events,
+            done,
+        };
+        if let Err(mpsc::SendError(Job::Append { done, .. })) = sender.send(job) {
+            done(Err(StoreError::Unavailable("writer stopped".into())));
+        }
+    }
+
+    fn event(&self, tenant: &TenantId, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .events_from(tenant, seq, 1)?
+            .into_iter()
+            .find(|e| e.seq == seq))
+    }
+
+    fn events_from(
+        &self,
+        tenant: &TenantId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let shared = &self.shared;
+        self.with_conn(|conn| {
+            let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, dict, body FROM events WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![tenant_id, from_seq.min(i64::MAX as u64) as i64, limit as i64],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)? as u64,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, Vec<u8>>(2)?,
+                        ))
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut decoder = Decoder::default();
+            rows.into_iter()
+                .map(|(seq, dict, blob)| {
+                    let canonical = decoder.decompress(&shared.dicts, conn, dict, &blob)?;
+                    let received_at = received_at_of(&canonical).ok_or_else(|| {
+                        StoreError::Corrupted(format!("event {seq} has no received_at"))
+                    })?;
+                    Ok(StoredEvent {
+                        seq,
+                        received_at,
+                        leaf_hash: merkle::leaf_hash(&canonical),
+                        canonical,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.with_conn(|conn| Ok(Self::tenant_row(conn, tenant)?.map_or(0, |(_, size)| size)))
+    }
+
+    fn latest_checkpoint(&self, tenant: &TenantId) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.with_conn(|conn| {
+            let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
+                return Ok(None);
+            };
+            Ok(conn
+                .query_row(
+                    "SELECT size, signed_at, note FROM checkpoints WHERE tenant = ?1 ORDER BY size DESC LIMIT 1",
+                    params![tenant_id],
+                    |row| {
+                        Ok(StoredCheckpoint {
+                            size: row.get::<_, i64>(0)? as u64,
+                            signed_at: Timestamp::from_unix_nanos(row.get(1)?),
+                            note: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn verifier_key(&self, tenant: &TenantId) -> Result<String, StoreError> {
+        Ok(load_or_create_signer(&self.shared, tenant)?.verifier_key())
+    }
+
+    fn inclusion_proof(
+        &self,
+        tenant: &TenantId,
+        leaf_index: u64,
+        size: u64,
+    ) -> Result<(Hash, Vec<Hash>), StoreError> {
+        self.with_conn(|conn| {
+            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
+                return Err(StoreError::NotFound("the log is empty".into()));
+            };
+            if size == 0 || size > tree_size {
+                return Err(StoreError::BadRequest(format!(
+                    "size {size} is not between 1 and the tree size {tree_size}"
+                )));
+            }
+            if leaf_index >= size {
+                return Err(StoreError::BadRequest(format!(
+                    "seq {} is not in the tree of size {size}",
+                    leaf_index.saturating_add(1)
+                )));
+            }
+            let mut reader = tile_reader(conn, tenant_id);
+            let leaf = reader.node(0, leaf_index)?;
+            let proof = merkle::inclusion_proof(leaf_index, size, &mut reader)?;
+            Ok((leaf, proof))
+        })
+    }
+
+    fn consistency_proof(
+        &self,
+        tenant: &TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.with_conn(|conn| {
+            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
+                return Err(StoreError::NotFound("the log is empty".into()));
+            };
+            if from == 0 || from > to || to > tree_size {
+                return Err(StoreError::BadRequest(format!(
+                    "need 1 <= from <= to <= tree size {tree_size}, got from {from} to {to}"
+                )));
+            }
+            let mut reader = tile_reader(conn, tenant_id);
+            Ok(merkle::consistency_proof(from, to, &mut reader)?)
+        })
+    }
+
+    fn sign_pending(&self) -> Result<(), StoreError> {
+        let sender = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(sender) = sender else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        sender
+            .send(Job::SignNow(tx))
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        load_or_create_signer(&self.shared, tenant)?;
+        self.with_conn(|conn| ensure_tenant_row(conn, tenant).map(|_| ()))
+    }
+
+    fn create_token(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        scopes: Scopes,
+    ) -> Result<String, StoreError> {
+        if !tokens::valid_token_name(name) {
+            return Err(StoreError::BadRequest(format!(
+                "invalid token name {name:?}: use 1-64 characters of letters, digits, '-', '_', '.', ':' or '@'"
+            )));
+        }
+        self.ensure_tenant(tenant)?;
+        let token = tokens::new_token()
+            .map_err(|e| StoreError::Unavailable(format!("no randomness for a token: {e}")))?;
+        self.with_conn(|conn| {
+            let (tenant_id, _) = ensure_tenant_row(conn, tenant)?;
+            let taken: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tokens WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL)",
+                params![tenant_id, name],
+                |row| row.get(0),
+            )?;
+            if taken {
+                return Err(StoreError::BadRequest(format!(
+                    "tenant {tenant} already has an active token named {name:?}"
+                )));
+            }
+            conn.execute(
+                "INSERT INTO tokens (tenant, name, hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    tenant_id,
+                    name,
+                    tokens::token_hash(&token).to_vec(),
+                    scopes.to_string(),
+                    unix_secs()
+                ],
+            )?;
+            Ok(())
+        })?;
+        Ok(token)
+    }
+
+    fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, StoreError> {
+        self.with_conn(|conn| {
+            let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare(
+                "SELECT name, scopes, created_at, last_used_at, revoked_at FROM tokens WHERE tenant = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![tenant_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                    row.get::<_, Option<i64>>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, scopes, created_at, last_used_at, revoked_at) = row?;
+                out.push(TokenInfo {
+                    name,
+                    scopes: Scopes::parse(&scopes).map_err(StoreError::Corrupted)?,
+                    created_at,
+                    last_used_at,
+                    revoked_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn revoke_token(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        self.with_conn(|conn| {
+            let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
+                return Ok(false);
+            };
+            let changed = conn.execute(
+                "UPDATE tokens SET revoked_at = ?3 WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL",
+                params![tenant_id, name, unix_secs()],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError> {
+        if !token.starts_with(tokens::TOKEN_PREFIX) || token.len() > 128 {
+            return Ok(None);
+        }
+        let hash = tokens::token_hash(token);
+        self.with_conn(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT tokens.id, tokens.hash, tokens.name, tokens.scopes, tenants.name, tokens.last_used_at
+                     FROM tokens JOIN tenants ON tenants.id = tokens.tenant
+                     WHERE tokens.hash = ?1 AND tokens.revoked_at IS NULL",
+                    params![hash.to_vec()],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, Vec<u8>>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, Option<i64>>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((id, stored_hash, name, scopes, tenant, last_used)) = row else {
+                return Ok(None);
+            };
+            if !tokens::ct_eq(&stored_hash, &hash) {
+                return Ok(None);
+            }
+            let now = unix_secs();
+            // Last use is kept to the minute, so reads do not turn into a write per request.
+            if last_used.is_none_or(|t| now - t >= 60) {
+                let _ = conn.execute(
+                    "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                );
+            }
+            Ok(Some(Principal {
+                tenant: TenantId::parse(&tenant)
+                    .map_err(|e| StoreError::Corrupted(e.to_string()))?,
+                name,
+                scopes: Scopes::parse(&scopes).map_err(StoreError::Corrupted)?,
+            }))
+        })
+    }
+
+    fn verify(
+        &self,
+        tenant: &TenantId,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<VerifyReport, StoreError> {
+        let verifier = load_or_create_signer(&self.shared, tenant)?;
+        let conn = open_connection(&self.shared.dir)?;
+        crate::verify::verify_sqlite(&conn, &self.shared.dicts, tenant, &verifier, progress)
+    }
+
+    fn health(&self) -> Health {
+        let poisoned = self
+            .shared
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let has_writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        Health {
+            writable: poisoned.is_none() && has_writer,
+            problem: poisoned,
+        }
+    }
+}
+
+/// `received_at` of a canonical event, read without parsing the whole object: it is a
+/// top-level key, and RFC 8785 puts top-level keys in sorted order, but nested objects may
+/// hold the same key, so the value is taken from a full parse only when the quick scan is
+/// ambiguous.
+pub(crate) fn received_at_of(canonical: &[u8]) -> Option<Timestamp> {
+    let value =
+        auditlog_core::json::parse(canonical, &auditlog_core::json::JsonLimits::default()).ok()?;
+    let auditlog_core::json::Value::Object(fields) = value else {
+        return None;
+    };
+    fields
+        .iter()
+        .find_map(|(key, value)| match (key.as_str(), value) {
+            ("received_at", auditlog_core::json::Value::String(text)) => {
+                Timestamp::parse_rfc3339(text).ok()
+            }
+            _ => None,
+        })
+}
+
+struct TenantState {
+    id: i64,
+    name: TenantId,
+    size: u64,
+    tiles: TileWriter,
+    signer: NoteSigner,
+    signed_size: u64,
+    signed_at: Option<Instant>,
+    encoder: Encoder,
+    samples: Vec<Vec<u8>>,
+    training: bool,
+    dirty: bool,
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    /// Shared with the open transaction, so the writer's state can change while it is open.
+    conn: std::rc::Rc<Connection>,
+    tenants: HashMap<TenantId, TenantState>,
+    clock: MonotonicClock,
+    trained_tx: Sender<(TenantId, Option<Vec<u8>>)>,
+    trained_rx: Receiver<(TenantId, Option<Vec<u8>>)>,
+    canonical: Vec<u8>,
+}
+
+enum Plan {
+    New,
+    Replay(u64),
+    SameAs(usize),
+}
+
+impl Writer {
+    fn new(shared: Arc<Shared>, conn: Connection) -> Writer {
+        let (trained_tx, trained_rx) = mpsc::channel();
+        Writer {
+            shared,
+            conn: std::rc::Rc::new(conn),
+            tenants: HashMap::new(),
+            clock: MonotonicClock::default(),
+            trained_tx,
+            trained_rx,
+            canonical: Vec::with_capacity(4096),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Job>) {
+        // Tenants whose newest events were never signed (a crash before the checkpoint) get a
+        // checkpoint right away.
+        if let Err(e) = self.load_all_tenants() {
+            tracing::error!("loading tenants failed: {e}");
+        }
+        loop {
+            let received = match self.next_sign_due() {
+                Some(wait) => rx.recv_timeout(wait),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let first = match received {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = self.commit_group(Vec::new(), false) {
+                        tracing::error!("signing checkpoints failed: {e}");
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Err(e) = self.commit_group(Vec::new(), true) {
+                        tracing::error!("signing the last checkpoints failed: {e}");
+                    }
+                    return;
+                }
+            };
+            let mut jobs = vec![first];
+            let mut n_events = job_events(&jobs[0]);
+            while n_events < self.shared.options.max_group_events {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        n_events += job_events(&job);
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let sign_now = jobs.iter().any(|job| matches!(job, Job::SignNow(_)));
+            if let Err(e) = self.commit_group(jobs, sign_now) {
+                tracing::error!("commit failed, writes stopped: {e}");
+            }
+        }
+    }
+
+    /// How long until some tenant's unsigned growth is due for a checkpoint.
+    fn next_sign_due(&self) -> Option<Duration> {
+        let interval = self.shared.options.checkpoint_interval;
+        self.tenants
+            .values()
+            .filter(|t| t.size > t.signed_size)
+            .map(|t| match t.signed_at {
+                Some(at) => interval.saturating_sub(at.elapsed()),
+                None => Duration::ZERO,
+            })
+            .min()
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.shared
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn poison(&mut self, problem: String) {
+        *self
+            .shared
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(problem);
+        // In-memory state may be ahead of disk; forget it (a restart recovers from disk).
+        self.tenants.clear();
+    }
+
+    fn commit_group(&mut self, jobs: Vec<Job>, sign_all: bool) -> Result<(), StoreError> {
+        let mut replies: Vec<(AppendDone, Result<AppendOutcome, StoreError>)> = Vec::new();
+        let mut sign_waiters = Vec::new();
+        let mut appends = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Append {
+                    tenant,
+                    events,
+                    done,
+                } => appends.push((tenant, events, done)),
+                Job::SignNow(waiter) => sign_waiters.push(waiter),
+            }
+        }
+        if let Some(problem) = self.poisoned() {
+            for (_, _, done) in appends {
+                done(Err(StoreError::Unavailable(problem.clone())));
+            }
+            for waiter in sign_waiters {
+                let _ = waiter.send(Err(StoreError::Unavailable(problem.clone())));
+            }
+            return Ok(());
+        }
+        let result = self.commit_group_inner(appends, sign_all, &mut replies);
+        match result {
+            Ok(()) => {
+                for (done, outcome) in replies {
+                    done(outcome);
+                }
+                for waiter in sign_waiters {
+                    let _ = waiter.send(Ok(()));
+                }
+                self.start_training();
+                Ok(())
+            }
+            Err(e) => {
+                let problem = format!("a commit failed ({e}); writes are stopped until restart");
+                self.poison(problem.clone());
+                for (done, _) in replies {
+                    done(Err(StoreError::Unavailable(problem.clone())));
+                }
+                for waiter in sign_waiters {
+                    let _ = waiter.send(Err(StoreError::Unavailable(problem.clone())));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_group_inner(
+        &mut self,
+        appends: Vec<(TenantId, Vec<PreparedEvent>, AppendDone)>,
+        sign_all: bool,
+        replies: &mut Vec<(AppendDone, Result<AppendOutcome, StoreError>)>,
+    ) -> Result<(), StoreError> {
+        // Tenants are loaded (and created) outside the transaction's hot part.
+        for (tenant, _, _) in &appends {
+            self.load_tenant(tenant)?;
+        }
+        let conn = self.conn.clone();
+        (|| {
+            let tx = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+            self.install_trained(&tx)?;
+            let now = now_timestamp();
+            for (tenant, events, done) in appends {
+                match self.apply(&tx, &tenant, &events, now) {
+                    Ok(outcome) => replies.push((done, Ok(outcome))),
+                    Err(e @ (StoreError::Conflict { .. } | StoreError::BadRequest(_))) => {
+                        replies.push((done, Err(e)))
+                    }
+                    Err(e) => {
+                        replies.push((done, Err(StoreError::Unavailable("commit failed".into()))));
+                        return Err(e);
+                    }
+                }
+            }
+            self.write_tiles_and_sign(&tx, sign_all)?;
+            tx.commit()?;
+            Ok(())
+        })()
+    }
+
+    fn load_all_tenants(&mut self) -> Result<(), StoreError> {
+        let names: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name FROM tenants WHERE tree_size > 0")?;
+            stmt.query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?
+        };
+        for name in names {
+            match TenantId::parse(&name) {
+                Ok(tenant) => self.load_tenant(&tenant)?,
+                Err(e) => tracing::error!("skipping tenant: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn load_tenant(&mut self, tenant: &TenantId) -> Result<(), StoreError> {
+        if self.tenants.contains_key(tenant) {
+            return Ok(());
+        }
+        let signer = load_or_create_signer(&self.shared, tenant)?;
+        let (id, size) = ensure_tenant_row(&self.conn, tenant)?;
+        let mut edge = Vec::new();
+        for tile in TileWriter::right_edge_ids(size) {
+            let data: Option<Vec<u8>> = self
+                .conn
+                .query_row(
+                    "SELECT data FROM tiles WHERE tenant = ?1 AND level = ?2 AND idx = ?3",
+                    params![id, tile.level as i64, tile.index as i64],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let data = data.ok_or_else(|| {
+                StoreError::Corrupted(format!("tenant {tenant}: tile {} is missing", tile.path()))
+            })?;
+            edge.push((tile, data));
+        }
+        let tiles = TileWriter::resume(size, edge)?;
+        // received_at never decreases, across restarts too: resume the clock from the newest event.
+        if size > 0 {
+            let newest: Option<(i64, Vec<u8>)> = self
+                .conn
+                .query_row(
+                    "SELECT dict, body FROM events WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
+                    params![id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            if let Some((dict, blob)) = newest {
+                let canonical =
+                    Decoder::default().decompress(&self.shared.dicts, &self.conn, dict, &blob)?;
+                if let Some(last) = received_at_of(&canonical)
+                    && last > self.clock.last()
+                {
+                    self.clock = MonotonicClock::starting_at(last);
+                }
+            }
+        }
+        let signed_size: Option<i64> = self.conn.query_row(
+            "SELECT MAX(size) FROM checkpoints WHERE tenant = ?1",
+            params![id],
+            |row| row.get(0),
+        )?;
+        let dict: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT id, data FROM dicts WHERE tenant = ?1 ORDER BY id DESC LIMIT 1",
+                params![id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let level = self.shared.options.compression_level;
+        let encoder = match &dict {
+            Some((dict_id, bytes)) => Encoder::new(*dict_id, bytes, level)?,
+            None => Encoder::new(0, &[], level)?,
+        };
+        self.tenants.insert(
+            tenant.clone(),
+            TenantState {
+                id,
+                name: tenant.clone(),
+                size,
+                tiles,
+                signer,
+                signed_size: signed_size.unwrap_or(0) as u64,
+                signed_at: None,
+                encoder,
+                samples: Vec::new(),
+                training: dict.is_some(),
+                dirty: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        tenant: &TenantId,
+        events: &[PreparedEvent],
+        now: Timestamp,
+    ) -> Result<AppendOutcome, StoreError> {
+        let state = self
+            .tenants
+            .get_mut(tenant)
+            .ok_or_else(|| StoreError::Corrupted(format!("tenant {tenant} not loaded")))?;
+        // Phase 1: decide every event before changing anything, so a conflict stores nothing.
+        let mut plans = Vec::with_capacity(events.len());
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        {
+            let mut lookup = tx.prepare_cached(
+                "SELECT seq, idem_hash FROM events WHERE tenant = ?1 AND idem = ?2",
+            )?;
+            for (index, event) in events.iter().enumerate() {
+                let Some(id) = event.id.as_deref() else {
+                    plans.push(Plan::New);
+                    continue;
+                };
+                if let Some(&first) = seen.get(id) {
+                    if events[first].input_hash != event.input_hash {
+                        return Err(StoreError::Conflict {
+                            index,
+                            id: id.to_owned(),
+                        });
+                    }
+                    plans.push(Plan::SameAs(first));
+                    continue;
+                }
+                seen.insert(id, index);
+                let stored: Option<(i64, Vec<u8>)> = lookup
+                    .query_row(params![state.id, id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                match stored {
+                    Some((seq, hash)) if hash == event.input_hash => {
+                        plans.push(Plan::Replay(seq as u64))
+                    }
+                    Some(_) => {
+                        return Err(StoreError::Conflict {
+                            index,
+                            id: id.to_owned(),
+                        });
+                    }
+                    None => plans.push(Plan::New),
+                }
+            }
+        }
+        // Phase 2: append.
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (tenant, seq, idem, idem_hash, dict, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut receipts: Vec<Receipt> = Vec::with_capacity(events.len());
+        let mut decoder = Decoder::default();
+        for (event, plan) in events.iter().zip(&plans) {
+            let receipt = match plan {
+                Plan::New => {
+                    let seq = state.size + 1;
+                    let received_at = self.clock.stamp(now);
+                    self.canonical.clear();
+                    canonical_event(
+                        &event.parts,
+                        received_at,
+                        seq,
+                        state.name.as_str(),
+                        &mut self.canonical,
+                    );
+                    let leaf = merkle::leaf_hash(&self.canonical);
+                    let body = state.encoder.compress(&self.canonical)?;
+                    insert.execute(params![
+                        state.id,
+                        seq as i64,
+                        event.id.as_deref(),
+                        event.id.as_ref().map(|_| event.input_hash.to_vec()),
+                        state.encoder.dict_id,
+                        body
+                    ])?;
+                    state.tiles.append(leaf);
+                    state.size = seq;
+                    state.dirty = true;
+                    if !state.training && state.samples.len() < codec::DICT_TRAIN_AFTER {
+                        state.samples.push(self.canonical.clone());
+                    }
+                    Receipt {
+                        id: event.id.clone(),
+                        seq,
+                        leaf_hash: leaf,
+                    }
+                }
+                Plan::Replay(seq) => {
+                    let (dict, blob): (i64, Vec<u8>) = tx.query_row(
+                        "SELECT dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
+                        params![state.id, *seq as i64],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )?;
+                    let canonical = decoder.decompress(&self.shared.dicts, tx, dict, &blob)?;
+                    Receipt {
+                        id: event.id.clone(),
+                        seq: *seq,
+                        leaf_hash: merkle::leaf_hash(&canonical),
+                    }
+                }
+                Plan::SameAs(first) => receipts[*first].clone(),
+            };
+            receipts.push(receipt);
+        }
+        Ok(AppendOutcome {
+            receipts,
+            tree_size: state.size,
+        })
+    }
+
+    fn write_tiles_and_sign(
+        &mut self,
+        tx: &Transaction<'_>,
+        sign_all: bool,
+    ) -> Result<(), StoreError> {
+        let interval = self.shared.options.checkpoint_interval;
+        let signed_at = now_timestamp();
+        let mut put_tile = tx.prepare_cached(
+            "INSERT OR REPLACE INTO tiles (tenant, level, idx, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for state in self.tenants.values_mut() {
+            if state.dirty {
+                for (tile, data) in state.tiles.take_dirty() {
+                    put_tile.execute(params![
+                        state.id,
+                        tile.level as i64,
+                        tile.index as i64,
+                        data
+                    ])?;
+                }
+                tx.execute(
+                    "UPDATE tenants SET tree_size = ?2 WHERE id = ?1",
+                    params![state.id, state.size as i64],
+                )?;
+                state.dirty = false;
+            }
+            let due = state.signed_at.is_none_or(|at| at.elapsed() >= interval);
+            if state.size > state.signed_size && (due || sign_all) {
+                let checkpoint = Checkpoint {
+                    origin: state.signer.name().to_owned(),
+                    size: state.size,
+                    root: state.tiles.root(),
+                };
+                let note = sign_checkpoint(&state.signer, &checkpoint);
+                tx.execute(
+                    "INSERT OR IGNORE INTO checkpoints (tenant, size, signed_at, note) VALUES (?1, ?2, ?3, ?4)",
+                    params![state.id, state.size as i64, signed_at.unix_nanos(), note],
+                )?;
+                state.signed_size = state.size;
+                state.signed_at = Some(Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Start training a dictionary for tenants that have collected enough samples.
+    fn start_training(&mut self) {
+        for state in self.tenants.values_mut() {
+            if !state.training && state.samples.len() >= codec::DICT_TRAIN_AFTER {
+                state.training = true;
+                let samples = std::mem::take(&mut state.samples);
+                let tenant = state.name.clone();
+                let tx = self.trained_tx.clone();
+                let _ = std::thread::Builder::new()
+                    .name("auditlog-dict".into())
+                    .spawn(move || {
+                        let _ = tx.send((tenant, codec::train(&samples)));
+                    });
+            }
+        }
+    }
+
+    /// Store dictionaries that finished training, and switch their tenants to them.
+    fn install_trained(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        while let Ok((tenant, dict)) = self.trained_rx.try_recv() {
+            let Some(state) = self.tenants.get_mut(&tenant) else {
+                continue;
+            };
+            let Some(dict) = dict else {
+                continue;
+            };
+            tx.execute(
+                "INSERT INTO dicts (tenant, data) VALUES (?1, ?2)",
+                params![state.id, dict],
+            )?;
+            let dict_id = tx.last_insert_rowid();
+            state.encoder = Encoder::new(dict_id, &dict, self.shared.options.compression_level)?;
+        }
+        Ok(())
+    }
+}
+
+fn job_events(job: &Job) -> usize {
+    match job {
+        Job::Append { events, .. } => events.len().max(1),
+        Job::SignNow(_) => 1,
+    }
+}

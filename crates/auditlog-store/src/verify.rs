@@ -1,0 +1,615 @@
+//! `verify`: recompute a tenant's log from storage and report every problem as a finding.
+//!
+//! What is checked, against what:
+//! - every stored checkpoint's signature and origin, with the tenant's verifier key;
+//! - every stored event: its canonical bytes are hashed (RFC 9162 leaf hash) and compared with
+//!   the leaf in the stored level-0 tiles; a row that holds another seq's event is `reordered`,
+//!   any other difference `altered`; absent rows are `missing` (`truncated` when the newest are
+//!   gone), rows beyond the tree `inserted`;
+//! - the tree: a Merkle frontier over the tile leaves is compared with every signed
+//!   checkpoint root, and every upper tile is recomputed from the leaves below it.
+//!
+//! Corruption is data: it becomes a finding, never a panic or an error. Errors are reserved for
+//! failing to read at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use auditlog_core::tenant::TenantId;
+use auditlog_ledger::Hash;
+use auditlog_ledger::merkle::{self, Frontier};
+use auditlog_ledger::note::{NoteSigner, NoteVerifier, open_checkpoint};
+use auditlog_ledger::tiles::{TileId, TileWriter};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StoreError;
+use crate::codec::{Dictionaries, MAX_CANONICAL};
+
+/// Findings beyond this many are counted, not listed.
+const MAX_FINDINGS: usize = 1000;
+/// Leaves per unit of work handed to a verify worker.
+const CHUNK: u64 = 8192;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingKind {
+    Altered,
+    Missing,
+    Inserted,
+    Reordered,
+    Truncated,
+    BadSignature,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Altered => "altered",
+            FindingKind::Missing => "missing",
+            FindingKind::Inserted => "inserted",
+            FindingKind::Reordered => "reordered",
+            FindingKind::Truncated => "truncated",
+            FindingKind::BadSignature => "bad_signature",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem: its kind, the seq it concerns (or the tree size, for checkpoints), and words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub seq: Option<u64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub tenant: String,
+    pub tree_size: u64,
+    pub events_checked: u64,
+    pub checkpoints_checked: u64,
+    pub latest_checkpoint: Option<u64>,
+    pub findings: Vec<Finding>,
+    /// Findings not listed because there were more than MAX_FINDINGS.
+    pub more_findings: u64,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty() && self.more_findings == 0
+    }
+
+    fn add(&mut self, kind: FindingKind, seq: Option<u64>, detail: String) {
+        if self.findings.len() < MAX_FINDINGS {
+            self.findings.push(Finding { kind, seq, detail });
+        } else {
+            self.more_findings += 1;
+        }
+    }
+}
+
+struct Chunk {
+    index: u64,
+    lo: u64,
+    hi: u64,
+    rows: Vec<(u64, i64, Vec<u8>)>,
+    leaves: Vec<Option<Hash>>,
+}
+
+struct ChunkResult {
+    index: u64,
+    lo: u64,
+    hi: u64,
+    leaves: Vec<Option<Hash>>,
+    row_hashes: Vec<Option<Hash>>,
+    mismatches: Vec<u64>,
+    undecodable: Vec<(u64, String)>,
+}
+
+pub(crate) fn verify_sqlite(
+    conn: &Connection,
+    _dicts: &Dictionaries,
+    tenant: &TenantId,
+    signer: &NoteSigner,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<VerifyReport, StoreError> {
+    // One read transaction: a consistent snapshot even while a server appends.
+    conn.execute_batch("BEGIN")?;
+    let result = verify_in_snapshot(conn, tenant, signer, progress);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+fn verify_in_snapshot(
+    conn: &Connection,
+    tenant: &TenantId,
+    signer: &NoteSigner,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport {
+        tenant: tenant.to_string(),
+        ..VerifyReport::default()
+    };
+    let row: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT id, tree_size FROM tenants WHERE name = ?1",
+            params![tenant.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((tenant_id, tree_size)) = row else {
+        return Ok(report);
+    };
+    let tree_size = tree_size.max(0) as u64;
+    report.tree_size = tree_size;
+
+    // Checkpoints: signature, origin and size line must all hold.
+    let verifier = NoteVerifier::parse(&signer.verifier_key())
+        .map_err(|e| StoreError::Corrupted(format!("verifier key: {e}")))?;
+    let mut checkpoints: Vec<(u64, Hash)> = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare("SELECT size, note FROM checkpoints WHERE tenant = ?1 ORDER BY size")?;
+        let rows = stmt.query_map(params![tenant_id], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (size, note) = row?;
+            let size = size.max(0) as u64;
+            report.checkpoints_checked += 1;
+            match open_checkpoint(&verifier, &note) {
+                Ok(cp) if cp.size == size && cp.origin == signer.name() => {
+                    checkpoints.push((size, cp.root))
+                }
+                Ok(cp) => report.add(
+                    FindingKind::BadSignature,
+                    Some(size),
+                    format!(
+                        "checkpoint stored for size {size} is a valid note for {} size {}",
+                        cp.origin, cp.size
+                    ),
+                ),
+                Err(e) => report.add(
+                    FindingKind::BadSignature,
+                    Some(size),
+                    format!("checkpoint of size {size} does not verify: {e}"),
+                ),
+            }
+        }
+    }
+    report.latest_checkpoint = checkpoints.last().map(|(size, _)| *size);
+    if let Some(&(size, _)) = checkpoints.last()
+        && size > tree_size
+    {
+        report.add(
+            FindingKind::Truncated,
+            Some(tree_size + 1),
+            format!(
+                "a checkpoint of size {size} was signed, but the log now holds {tree_size} events"
+            ),
+        );
+    }
+
+    let dictionaries: Arc<HashMap<i64, Vec<u8>>> = {
+        let mut stmt = conn.prepare("SELECT id, data FROM dicts WHERE tenant = ?1")?;
+        let rows = stmt.query_map(params![tenant_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Arc::new(rows.collect::<Result<HashMap<i64, Vec<u8>>, _>>()?)
+    };
+
+    let n_workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
+    let n_chunks = tree_size.div_ceil(CHUNK);
+    let mut frontier = Frontier::new();
+    let mut recomputed = TileWriter::new();
+    let mut upper_tiles: BTreeMap<(u8, u64), Vec<u8>> = BTreeMap::new();
+    let mut next_checkpoint = 0usize;
+    let mut frontier_broken_at: Option<u64> = None;
+    let mut mismatches: Vec<u64> = Vec::new();
+    let mut missing: Vec<(u64, u64)> = Vec::new();
+
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(n_workers * 2);
+        let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+        let (done_tx, done_rx) = mpsc::sync_channel::<ChunkResult>(n_workers * 2);
+        for _ in 0..n_workers {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            let dictionaries = dictionaries.clone();
+            scope.spawn(move || {
+                let mut decoders: HashMap<i64, zstd::bulk::Decompressor<'static>> = HashMap::new();
+                loop {
+                    let chunk = {
+                        let guard = work_rx.lock().unwrap_or_else(|e| e.into_inner());
+                        guard.recv()
+                    };
+                    let Ok(chunk) = chunk else { return };
+                    let result = check_chunk(chunk, &dictionaries, &mut decoders);
+                    if done_tx.send(result).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+
+        // Feed chunks from this thread (it owns the connection) while draining results in order.
+        let mut pending: BTreeMap<u64, ChunkResult> = BTreeMap::new();
+        let mut next_result = 0u64;
+        let mut sent = 0u64;
+        let mut consume = |result: ChunkResult,
+                           report: &mut VerifyReport|
+         -> Result<(), StoreError> {
+            pending.insert(result.index, result);
+            while let Some(result) = pending.remove(&next_result) {
+                next_result += 1;
+                for (seq, why) in &result.undecodable {
+                    report.add(FindingKind::Altered, Some(*seq), why.clone());
+                }
+                mismatches.extend(&result.mismatches);
+                for offset in 0..(result.hi - result.lo) as usize {
+                    let seq = result.lo + offset as u64 + 1;
+                    if result.row_hashes[offset].is_none() {
+                        match missing.last_mut() {
+                            Some((_, end)) if *end + 1 == seq => *end = seq,
+                            _ => missing.push((seq, seq)),
+                        }
+                    }
+                    let leaf = result.leaves[offset].or(result.row_hashes[offset]);
+                    match leaf {
+                        Some(leaf) if frontier_broken_at.is_none() => {
+                            frontier.push(leaf);
+                            recomputed.append(leaf);
+                        }
+                        Some(_) => {}
+                        None => {
+                            if frontier_broken_at.is_none() {
+                                frontier_broken_at = Some(seq);
+                            }
+                        }
+                    }
+                    if frontier_broken_at.is_none() {
+                        while next_checkpoint < checkpoints.len()
+                            && checkpoints[next_checkpoint].0 == frontier.size()
+                        {
+                            let (size, root) = checkpoints[next_checkpoint];
+                            if frontier.root() != root {
+                                report.add(
+                                    FindingKind::Altered,
+                                    Some(size),
+                                    format!(
+                                        "the stored tree of size {size} does not match its signed checkpoint"
+                                    ),
+                                );
+                            }
+                            next_checkpoint += 1;
+                        }
+                    }
+                }
+                for (tile, data) in recomputed.take_dirty() {
+                    if tile.level > 0 {
+                        upper_tiles.insert((tile.level, tile.index), data);
+                    }
+                }
+                report.events_checked = result.hi;
+                progress(result.hi, tree_size);
+            }
+            Ok(())
+        };
+        while sent < n_chunks {
+            let lo = sent * CHUNK;
+            let hi = ((sent + 1) * CHUNK).min(tree_size);
+            let chunk = read_chunk(conn, tenant_id, sent, lo, hi)?;
+            // Keep the pipeline full without blocking on a full result channel.
+            while let Ok(result) = done_rx.try_recv() {
+                consume(result, &mut report)?;
+            }
+            if work_tx.send(chunk).is_err() {
+                return Err(StoreError::Corrupted("verify worker stopped".into()));
+            }
+            sent += 1;
+        }
+        drop(work_tx);
+        while let Ok(result) = done_rx.recv() {
+            consume(result, &mut report)?;
+        }
+        Ok(())
+    })?;
+
+    if let Some(seq) = frontier_broken_at {
+        report.add(
+            FindingKind::Missing,
+            Some(seq),
+            format!("neither event {seq} nor its leaf hash is stored; the tree cannot be recomputed past it"),
+        );
+    }
+    for (start, end) in missing {
+        if end == tree_size {
+            report.add(
+                FindingKind::Truncated,
+                Some(start),
+                format!("the newest events {start}..{end} are gone (the tree holds {tree_size})"),
+            );
+        } else if start == end {
+            report.add(
+                FindingKind::Missing,
+                Some(start),
+                format!("event {start} is missing"),
+            );
+        } else {
+            report.add(
+                FindingKind::Missing,
+                Some(start),
+                format!("events {start}..{end} are missing"),
+            );
+        }
+    }
+
+    // Rows beyond the tree were never acknowledged by this log.
+    {
+        let mut stmt = conn.prepare(
+            "SELECT seq FROM events WHERE tenant = ?1 AND (seq > ?2 OR seq < 1) ORDER BY seq LIMIT 1001",
+        )?;
+        let rows = stmt.query_map(params![tenant_id, tree_size as i64], |row| {
+            row.get::<_, i64>(0)
+        })?;
+        for seq in rows {
+            let seq = seq?;
+            report.add(
+                FindingKind::Inserted,
+                Some(seq.max(0) as u64),
+                format!("event {seq} is stored but is not in the tree of size {tree_size}"),
+            );
+        }
+    }
+
+    // Upper tiles must be what their leaves make.
+    {
+        let mut stmt = conn.prepare(
+            "SELECT level, idx, data FROM tiles WHERE tenant = ?1 AND level > 0 ORDER BY level, idx",
+        )?;
+        let rows = stmt.query_map(params![tenant_id], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut stored: BTreeMap<(u8, u64), Vec<u8>> = BTreeMap::new();
+        for row in rows {
+            let (level, index, data) = row?;
+            stored.insert((level.clamp(0, 255) as u8, index.max(0) as u64), data);
+        }
+        if frontier_broken_at.is_none() {
+            for ((level, index), data) in &upper_tiles {
+                let path = TileId {
+                    level: *level,
+                    index: *index,
+                    width: (data.len() / 32).clamp(1, 256) as u16,
+                }
+                .path();
+                match stored.get(&(*level, *index)) {
+                    Some(found) if found.starts_with(data) => {}
+                    Some(_) => report.add(
+                        FindingKind::Altered,
+                        Some(index * 256u64.pow(*level as u32) + 1),
+                        format!("tile {path} does not match the leaves below it"),
+                    ),
+                    None => report.add(
+                        FindingKind::Missing,
+                        Some(index * 256u64.pow(*level as u32) + 1),
+                        format!("tile {path} is missing"),
+                    ),
+                }
+            }
+        }
+    }
+
+    // Explain each mismatching row: another seq's event (moved), or changed bytes.
+    mismatches.sort_unstable();
+    for seq in mismatches.into_iter().take(MAX_FINDINGS) {
+        let (kind, detail) = explain_mismatch(conn, tenant_id, tenant, seq, &dictionaries)?;
+        report.add(kind, Some(seq), detail);
+    }
+    report
+        .findings
+        .sort_by_key(|f| (f.seq.unwrap_or(0), f.kind.as_str()));
+    Ok(report)
+}
+
+fn read_chunk(
+    conn: &Connection,
+    tenant_id: i64,
+    index: u64,
+    lo: u64,
+    hi: u64,
+) -> Result<Chunk, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, dict, body FROM events WHERE tenant = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+    )?;
+    let rows = stmt
+        .query_map(params![tenant_id, lo as i64, hi as i64], |row| {
+            Ok((
+                row.get::<_, i64>(0)? as u64,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut leaves = vec![None; (hi - lo) as usize];
+    let mut tile_stmt = conn.prepare_cached(
+        "SELECT idx, data FROM tiles WHERE tenant = ?1 AND level = 0 AND idx >= ?2 AND idx <= ?3",
+    )?;
+    let first_tile = lo / 256;
+    let last_tile = (hi.max(1) - 1) / 256;
+    let tiles = tile_stmt.query_map(
+        params![tenant_id, first_tile as i64, last_tile as i64],
+        |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, Vec<u8>>(1)?)),
+    )?;
+    for tile in tiles {
+        let (tile_index, data) = tile?;
+        for (k, hash) in data.chunks_exact(32).enumerate() {
+            let leaf_index = tile_index * 256 + k as u64;
+            if leaf_index >= lo && leaf_index < hi {
+                let mut leaf = [0u8; 32];
+                leaf.copy_from_slice(hash);
+                leaves[(leaf_index - lo) as usize] = Some(leaf);
+            }
+        }
+    }
+    Ok(Chunk {
+        index,
+        lo,
+        hi,
+        rows,
+        leaves,
+    })
+}
+
+fn decompress(
+    decoders: &mut HashMap<i64, zstd::bulk::Decompressor<'static>>,
+    dictionaries: &HashMap<i64, Vec<u8>>,
+    dict_id: i64,
+    blob: &[u8],
+) -> Result<Vec<u8>, String> {
+    if !decoders.contains_key(&dict_id) {
+        let dctx = if dict_id == 0 {
+            zstd::bulk::Decompressor::new()
+        } else {
+            let Some(dict) = dictionaries.get(&dict_id) else {
+                return Err(format!("its dictionary {dict_id} is missing"));
+            };
+            zstd::bulk::Decompressor::with_dictionary(dict)
+        }
+        .map_err(|e| format!("zstd: {e}"))?;
+        decoders.insert(dict_id, dctx);
+    }
+    let dctx = decoders
+        .get_mut(&dict_id)
+        .ok_or_else(|| "zstd context vanished".to_owned())?;
+    dctx.decompress(blob, MAX_CANONICAL)
+        .map_err(|e| format!("it does not decompress ({e})"))
+}
+
+fn check_chunk(
+    chunk: Chunk,
+    dictionaries: &HashMap<i64, Vec<u8>>,
+    decoders: &mut HashMap<i64, zstd::bulk::Decompressor<'static>>,
+) -> ChunkResult {
+    let width = (chunk.hi - chunk.lo) as usize;
+    let mut row_hashes = vec![None; width];
+    let mut mismatches = Vec::new();
+    let mut undecodable = Vec::new();
+    for (seq, dict_id, blob) in &chunk.rows {
+        let offset = (seq - chunk.lo - 1) as usize;
+        match decompress(decoders, dictionaries, *dict_id, blob) {
+            Ok(canonical) => {
+                let hash = merkle::leaf_hash(&canonical);
+                row_hashes[offset] = Some(hash);
+                if chunk.leaves[offset].is_some_and(|leaf| leaf != hash) {
+                    mismatches.push(*seq);
+                }
+            }
+            Err(why) => {
+                // Counted as present (it is not missing), but it cannot match its leaf.
+                row_hashes[offset] = Some([0u8; 32]);
+                undecodable.push((*seq, format!("event {seq} is stored but {why}")));
+            }
+        }
+    }
+    ChunkResult {
+        index: chunk.index,
+        lo: chunk.lo,
+        hi: chunk.hi,
+        leaves: chunk.leaves,
+        row_hashes,
+        mismatches,
+        undecodable,
+    }
+}
+
+fn explain_mismatch(
+    conn: &Connection,
+    tenant_id: i64,
+    tenant: &TenantId,
+    seq: u64,
+    dictionaries: &HashMap<i64, Vec<u8>>,
+) -> Result<(FindingKind, String), StoreError> {
+    let altered = (
+        FindingKind::Altered,
+        format!("event {seq} does not match the leaf hash recorded for it"),
+    );
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
+            params![tenant_id, seq as i64],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((dict_id, blob)) = row else {
+        return Ok(altered);
+    };
+    let mut decoders = HashMap::new();
+    let Ok(canonical) = decompress(&mut decoders, dictionaries, dict_id, &blob) else {
+        return Ok(altered);
+    };
+    let Some((own_seq, own_tenant)) = embedded_seq_and_tenant(&canonical) else {
+        return Ok(altered);
+    };
+    if own_tenant != tenant.as_str() {
+        return Ok((
+            FindingKind::Inserted,
+            format!("event {seq} belongs to tenant {own_tenant:?}, not {tenant}"),
+        ));
+    }
+    if own_seq != seq && own_seq >= 1 {
+        let leaf_index = own_seq - 1;
+        let tile: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT data FROM tiles WHERE tenant = ?1 AND level = 0 AND idx = ?2",
+                params![tenant_id, (leaf_index / 256) as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let offset = (leaf_index % 256) as usize * 32;
+        let hash = merkle::leaf_hash(&canonical);
+        if let Some(tile) = tile
+            && tile.get(offset..offset + 32) == Some(&hash[..])
+        {
+            return Ok((
+                FindingKind::Reordered,
+                format!("the row at seq {seq} holds event {own_seq}, unaltered but moved"),
+            ));
+        }
+        return Ok((
+            FindingKind::Altered,
+            format!("the row at seq {seq} holds a changed copy of event {own_seq}"),
+        ));
+    }
+    Ok(altered)
+}
+
+fn embedded_seq_and_tenant(canonical: &[u8]) -> Option<(u64, String)> {
+    use auditlog_core::json::{JsonLimits, Value, parse};
+    let Value::Object(fields) = parse(canonical, &JsonLimits::default()).ok()? else {
+        return None;
+    };
+    let mut seq = None;
+    let mut tenant = None;
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("seq", Value::Number(n)) => seq = Some(n.as_f64() as u64),
+            ("tenant", Value::String(t)) => tenant = Some(t),
+            _ => {}
+        }
+    }
+    Some((seq?, tenant?))
+}
