@@ -115,10 +115,12 @@ fn load_demo(store: &dyn Store, tenant: &TenantId, count: u64) -> anyhow::Result
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let mean_gap_ms = 30_000;
+    // Gaps are random, so the span varies: start early enough that no event lands in the future.
+    let mean_gap_ms = 10_000;
+    let span_secs = count as i64 * mean_gap_ms as i64 / 1000;
     let mut generator = Generator::new(GenerateOptions {
         seed: 42,
-        start_unix_secs: now - (count as i64 * mean_gap_ms as i64 / 1000) - 3600,
+        start_unix_secs: now - span_secs - span_secs / 3 - 3600,
         mean_gap_ms,
     });
     let received = auditlog_core::event::Timestamp::from_unix_nanos(now * 1_000_000_000);

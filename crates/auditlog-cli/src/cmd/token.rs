@@ -54,7 +54,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
                 Err(e) => return Err(e.into()),
             };
             let token = store.create_token(&tenant, &name, scopes)?;
-            println!("{token}");
+            super::out(format!("{token}"))?;
             Ok(Outcome::Ok)
         }
         Command::List(tenant) => {
@@ -64,17 +64,17 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
                 eprintln!("no tokens");
                 return Ok(Outcome::Found);
             }
-            println!(
+            super::out(format!(
                 "{:<24} {:<20} {:<12} {:<12} status",
                 "name", "scopes", "created", "last used"
-            );
+            ))?;
             for token in tokens {
                 let date = |t: i64| {
                     time::OffsetDateTime::from_unix_timestamp(t)
                         .map(|d| d.date().to_string())
                         .unwrap_or_default()
                 };
-                println!(
+                super::out(format!(
                     "{:<24} {:<20} {:<12} {:<12} {}",
                     token.name,
                     token.scopes.to_string(),
@@ -88,7 +88,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
                     } else {
                         "active"
                     }
-                );
+                ))?;
             }
             Ok(Outcome::Ok)
         }

@@ -30,12 +30,12 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
     match args.format {
         Format::Json => {
             for finding in &report.findings {
-                println!(
+                super::out(format!(
                     "{}",
                     json!({"kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail})
-                );
+                ))?;
             }
-            println!(
+            super::out(format!(
                 "{}",
                 json!({
                     "tenant": report.tenant,
@@ -47,20 +47,22 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
                     "findings": report.findings.len() as u64 + report.more_findings,
                     "seconds": seconds,
                 })
-            );
+            ))?;
         }
         Format::Text => {
             for finding in &report.findings {
                 match finding.seq {
-                    Some(seq) => println!("{} seq {seq}: {}", finding.kind, finding.detail),
-                    None => println!("{}: {}", finding.kind, finding.detail),
+                    Some(seq) => {
+                        super::out(format!("{} seq {seq}: {}", finding.kind, finding.detail))?
+                    }
+                    None => super::out(format!("{}: {}", finding.kind, finding.detail))?,
                 }
             }
             if report.more_findings > 0 {
-                println!("… and {} more findings", report.more_findings);
+                super::out(format!("… and {} more findings", report.more_findings))?;
             }
             let verdict = if report.is_clean() { "ok" } else { "FAILED" };
-            println!(
+            super::out(format!(
                 "{verdict}: tenant {}, {} events, {} checkpoints (latest {}), {} findings, {:.2}s",
                 report.tenant,
                 report.events_checked,
@@ -70,7 +72,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
                     .map_or_else(|| "none".to_owned(), |s| s.to_string()),
                 report.findings.len() as u64 + report.more_findings,
                 seconds
-            );
+            ))?;
         }
     }
     Ok(if report.is_clean() {
