@@ -7,8 +7,10 @@
 //!   from the scheduled send time, so a stall is not hidden);
 //! - `auditlog verify` speed in events/s;
 //! - data directory bytes per event;
+//!
 //! and the baseline: the same events inserted into a plain SQLite table (WAL, synchronous=FULL,
 //! 1,000 per transaction), its events/s and bytes/event, with the ratios.
+//!
 //! No thresholds: the figures are printed (and written to target/bench-ingest.md).
 
 use std::path::Path;

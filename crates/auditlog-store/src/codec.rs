@@ -60,19 +60,17 @@ impl Decoder {
         dict_id: i64,
         blob: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        if !self.contexts.contains_key(&dict_id) {
-            let dctx = if dict_id == 0 {
-                zstd::bulk::Decompressor::new()
-            } else {
-                zstd::bulk::Decompressor::with_dictionary(&dicts.get(conn, dict_id)?)
-            }
-            .map_err(|e| StoreError::io("zstd context", e))?;
-            self.contexts.insert(dict_id, dctx);
-        }
-        let dctx = self
-            .contexts
-            .get_mut(&dict_id)
-            .ok_or_else(|| StoreError::Corrupted("zstd context vanished".into()))?;
+        let dctx = match self.contexts.entry(dict_id) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                if dict_id == 0 {
+                    zstd::bulk::Decompressor::new()
+                } else {
+                    zstd::bulk::Decompressor::with_dictionary(&dicts.get(conn, dict_id)?)
+                }
+                .map_err(|e| StoreError::io("zstd context", e))?,
+            ),
+        };
         dctx.decompress(blob, MAX_CANONICAL)
             .map_err(|e| StoreError::Corrupted(format!("stored event does not decompress: {e}")))
     }

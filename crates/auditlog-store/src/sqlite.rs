@@ -433,7 +433,7 @@ fn load_or_create_signer(shared: &Shared, tenant: &TenantId) -> Result<NoteSigne
 fn tile_reader<'c>(
     conn: &'c Connection,
     tenant_id: i64,
-) -> TileReader<impl FnMut(u8, u64) -> Result<Option<Vec<u8>>, auditlog_ledger::LedgerError> + 'c> {
+) -> TileReader<impl FnMut(u8, u64) -> auditlog_ledger::tiles::FetchedTile + 'c> {
     TileReader::new(move |level: u8, index: u64| {
         conn.query_row(
             "SELECT data FROM tiles WHERE tenant = ?1 AND level = ?2 AND idx = ?3",

@@ -480,21 +480,20 @@ fn decompress(
     dict_id: i64,
     blob: &[u8],
 ) -> Result<Vec<u8>, String> {
-    if !decoders.contains_key(&dict_id) {
-        let dctx = if dict_id == 0 {
-            zstd::bulk::Decompressor::new()
-        } else {
-            let Some(dict) = dictionaries.get(&dict_id) else {
-                return Err(format!("its dictionary {dict_id} is missing"));
+    let dctx = match decoders.entry(dict_id) {
+        std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            let created = if dict_id == 0 {
+                zstd::bulk::Decompressor::new()
+            } else {
+                let Some(dict) = dictionaries.get(&dict_id) else {
+                    return Err(format!("its dictionary {dict_id} is missing"));
+                };
+                zstd::bulk::Decompressor::with_dictionary(dict)
             };
-            zstd::bulk::Decompressor::with_dictionary(dict)
+            slot.insert(created.map_err(|e| format!("zstd: {e}"))?)
         }
-        .map_err(|e| format!("zstd: {e}"))?;
-        decoders.insert(dict_id, dctx);
-    }
-    let dctx = decoders
-        .get_mut(&dict_id)
-        .ok_or_else(|| "zstd context vanished".to_owned())?;
+    };
     dctx.decompress(blob, MAX_CANONICAL)
         .map_err(|e| format!("it does not decompress ({e})"))
 }

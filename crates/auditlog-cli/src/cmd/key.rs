@@ -17,7 +17,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Show(tenant) => {
             let store = open_shared(data)?;
-            super::out(format!("{}", store.verifier_key(&tenant.parse()?)?))?;
+            super::out(store.verifier_key(&tenant.parse()?)?)?;
             Ok(Outcome::Ok)
         }
     }

@@ -26,7 +26,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
     let body = auditlog_server::event_json(&event).map_err(anyhow::Error::msg)?;
     match args.format {
         Format::Json => super::out(format!("{}", serde_json::Value::Object(body)))?,
-        Format::Text => super::out(format!("{}", serde_json::to_string_pretty(&body)?))?,
+        Format::Text => super::out(serde_json::to_string_pretty(&body)?)?,
     }
     Ok(Outcome::Ok)
 }

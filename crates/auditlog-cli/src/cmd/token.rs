@@ -54,7 +54,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
                 Err(e) => return Err(e.into()),
             };
             let token = store.create_token(&tenant, &name, scopes)?;
-            super::out(format!("{token}"))?;
+            super::out(&token)?;
             Ok(Outcome::Ok)
         }
         Command::List(tenant) => {

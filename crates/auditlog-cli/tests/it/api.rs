@@ -67,6 +67,12 @@ fn an_ingested_event_comes_back_with_its_diff_and_proofs_verify() {
         checkpoint.contains("\n\n\u{2014} auditlog/default "),
         "{checkpoint:?}"
     );
+    let checkpoint_reply = client.get("/api/v1/checkpoint");
+    assert!(
+        checkpoint_reply.content_type.starts_with("text/plain"),
+        "{}",
+        checkpoint_reply.content_type
+    );
     let key = client.get("/api/v1/public-key").text;
     assert!(key.starts_with("auditlog/default+"), "{key}");
 
@@ -146,4 +152,38 @@ fn healthz_reports_storage_state_without_data() {
     let reply = server.client().with_token(None).get("/healthz");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["storage"]["writable"], true);
+}
+
+#[test]
+fn a_clean_stop_signs_the_newest_events_and_secrets_never_reach_the_log() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    // A long interval: only the stop itself can sign the newest events.
+    let mut server = Server::start_with(&data, &["--checkpoint-interval-ms", "600000"]);
+    let client = server.client();
+    for i in 0..3 {
+        let reply = client.post_json(&event(json!({"id": format!("s-{i}")})).to_string());
+        assert_eq!(reply.status, 201);
+    }
+    let _ = client
+        .with_token(Some("alog_wrongwrongwrong"))
+        .get("/api/v1/checkpoint");
+    server.stop();
+    let log = server.log_text();
+    assert!(
+        !log.contains(&server.token),
+        "the token leaked into the server log"
+    );
+    assert!(
+        !log.contains("alog_wrongwrongwrong"),
+        "a presented token leaked into the log"
+    );
+    let server = Server::start_with(&data, &["--checkpoint-interval-ms", "600000"]);
+    let checkpoint = server.client().get("/api/v1/checkpoint");
+    assert_eq!(checkpoint.status, 200);
+    assert!(
+        checkpoint.text.starts_with("auditlog/default\n3\n"),
+        "{}",
+        checkpoint.text
+    );
 }

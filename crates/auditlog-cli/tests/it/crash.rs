@@ -40,7 +40,7 @@ fn acknowledged_events_survive_kill_9_at_random_moments() {
             let token = server.token.clone();
             let stop = stop.clone();
             let round_acks = round_acks.clone();
-            let mut rng = seed ^ (client_no + 1) * 0x1234_5678;
+            let mut rng = seed ^ ((client_no + 1) * 0x1234_5678);
             // Distinct generator seeds: ids are "gen-<seed>-<n>", unique across clients and rounds.
             let events = generate(3000, 1000 + round as u64 * 10 + client_no);
             clients.push(std::thread::spawn(move || {

@@ -84,7 +84,6 @@ pub fn generate(count: u64, seed: u64) -> Vec<String> {
 
 pub struct Server {
     pub child: Option<Child>,
-    pub data: PathBuf,
     pub addr: String,
     pub token: String,
     log: PathBuf,
@@ -111,14 +110,9 @@ impl Server {
         let child = Command::new(bin())
             .arg("--data")
             .arg(data)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--checkpoint-interval-ms",
-                "200",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .env("AUDITLOG_CHECKPOINT_INTERVAL_MS", "200")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -141,15 +135,10 @@ impl Server {
         };
         Server {
             child: Some(child),
-            data: data.to_owned(),
             addr,
             token,
             log,
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
     }
 
     pub fn log_text(&self) -> String {
