@@ -6,9 +6,9 @@
 //! - `keys/<tenant>.key` (mode 0600): the tenant's Ed25519 signer key in signed-note form;
 //! - `lock`: held with `flock` by the one process that appends (a server or a direct ingest).
 //!
-//! Events are stored as zstd frames of their full canonical form (RFC 8785, including `seq`,
-//! `tenant` and `received_at`), so the bytes that were hashed are the bytes that are kept and
-//! a row moved to another `seq` still names its own.
+//! Events are stored as zstd frames of the client part of their canonical form (see `codec`),
+//! with `seq` and `received_at` as columns; splicing them back gives exactly the bytes that
+//! were hashed.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -29,7 +29,7 @@ use auditlog_ledger::tiles::{TileReader, TileWriter};
 use fs4::fs_std::FileExt as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
-use crate::codec::{self, Decoder, Dictionaries, Encoder};
+use crate::codec::{self, Decoder, Dictionaries};
 use crate::tokens::{self, Principal, Scopes, TokenInfo};
 use crate::{
     AppendDone, AppendOutcome, Health, PreparedEvent, Receipt, Store, StoreError, StoredCheckpoint,
@@ -57,7 +57,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             checkpoint_interval: Duration::from_secs(1),
-            compression_level: 3,
+            compression_level: 1,
             max_group_events: 50_000,
             origin_prefix: "auditlog/".to_owned(),
         }
@@ -79,16 +79,24 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     writer: Mutex<Option<Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     _lock: Option<File>,
 }
 
 enum Job {
     Append {
         tenant: TenantId,
-        events: Vec<PreparedEvent>,
+        events: Vec<SealedEvent>,
         done: AppendDone,
     },
     SignNow(mpsc::SyncSender<Result<(), StoreError>>),
+}
+
+/// An event compressed by the caller's thread, ready for the writer.
+struct SealedEvent {
+    prepared: PreparedEvent,
+    dict_id: i64,
+    blob: Vec<u8>,
 }
 
 fn now_timestamp() -> Timestamp {
@@ -133,6 +141,18 @@ impl SqliteStore {
         }
         let store = Self::open_inner(dir, options, Some(lock))?;
         let conn = open_connection(&store.shared.dir)?;
+        // The writer never checkpoints the WAL itself: a checkpoint (copying the WAL into the
+        // database and fsyncing it) inside a commit stalled every request queued behind it.
+        // A background thread does it concurrently instead.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpoint_conn = open_connection(&store.shared.dir)?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("auditlog-wal".into())
+            .spawn(move || run_wal_checkpointer(checkpoint_conn, stop_rx))
+            .map_err(|e| StoreError::io("start checkpoint thread", e))?;
+        *store.checkpointer.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((stop_tx, checkpointer));
         let shared = store.shared.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -178,6 +198,7 @@ impl SqliteStore {
             shared,
             writer: Mutex::new(None),
             writer_thread: Mutex::new(None),
+            checkpointer: Mutex::new(None),
             _lock: lock,
         })
     }
@@ -196,6 +217,15 @@ impl SqliteStore {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
+            let _ = thread.join();
+        }
+        if let Some((stop, thread)) = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            drop(stop);
             let _ = thread.join();
         }
     }
@@ -273,6 +303,25 @@ fn with_conn<T>(
     result
 }
 
+/// Copy the WAL into the database every half second, beside the writer (a PASSIVE checkpoint
+/// never blocks it). Once a checkpoint is complete the writer starts the WAL over from its
+/// beginning, so the file stays bounded; on stop the WAL is folded in and truncated.
+fn run_wal_checkpointer(conn: Connection, stop: Receiver<()>) {
+    loop {
+        match stop.recv_timeout(Duration::from_millis(500)) {
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("wal checkpoint failed: {e}");
+                }
+            }
+            _ => {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                return;
+            }
+        }
+    }
+}
+
 fn create_dir_private(dir: &Path) -> Result<(), StoreError> {
     if !dir.exists() {
         fs::create_dir_all(dir)
@@ -298,7 +347,8 @@ fn open_connection(dir: &Path) -> Result<Connection, StoreError> {
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -32768;",
+         PRAGMA cache_size = -32768;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(conn)
 }
@@ -321,11 +371,13 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
              tree_size INTEGER NOT NULL DEFAULT 0,
              created_at INTEGER NOT NULL
          );
-         -- body: zstd frame of the canonical event; dict: dictionary id (0 = none).
+         -- body: zstd frame of the client part of the canonical event (codec.rs); dict: its
+         -- dictionary (0 = none); received_at: unix nanoseconds.
          -- idem/idem_hash: the client's idempotency key and a fingerprint of the body it sent.
          CREATE TABLE IF NOT EXISTS events (
              tenant INTEGER NOT NULL,
              seq INTEGER NOT NULL,
+             received_at INTEGER NOT NULL,
              idem TEXT,
              idem_hash BLOB,
              dict INTEGER NOT NULL,
@@ -468,6 +520,28 @@ impl Store for SqliteStore {
             )));
             return;
         };
+        // Compression happens here, on the caller's thread, in parallel with other requests.
+        let (dict_id, dict) = self.shared.dicts.current(tenant);
+        let level = self.shared.options.compression_level;
+        let sealed: Result<Vec<SealedEvent>, StoreError> = events
+            .into_iter()
+            .map(|prepared| {
+                let blob =
+                    codec::compress(dict_id, &dict, level, &codec::encode_plain(&prepared.parts))?;
+                Ok(SealedEvent {
+                    prepared,
+                    dict_id,
+                    blob,
+                })
+            })
+            .collect();
+        let events = match sealed {
+            Ok(events) => events,
+            Err(e) => {
+                done(Err(e));
+                return;
+            }
+        };
         let job = Job::Append {
             tenant: tenant.clone(),
             events,
@@ -497,7 +571,7 @@ impl Store for SqliteStore {
                 return Ok(Vec::new());
             };
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, dict, body FROM events WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+                "SELECT seq, received_at, dict, body FROM events WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
             )?;
             let rows = stmt
                 .query_map(
@@ -506,18 +580,19 @@ impl Store for SqliteStore {
                         Ok((
                             row.get::<_, i64>(0)? as u64,
                             row.get::<_, i64>(1)?,
-                            row.get::<_, Vec<u8>>(2)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, Vec<u8>>(3)?,
                         ))
                     },
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut decoder = Decoder::default();
             rows.into_iter()
-                .map(|(seq, dict, blob)| {
-                    let canonical = decoder.decompress(&shared.dicts, conn, dict, &blob)?;
-                    let received_at = received_at_of(&canonical).ok_or_else(|| {
-                        StoreError::Corrupted(format!("event {seq} has no received_at"))
-                    })?;
+                .map(|(seq, received_at, dict, blob)| {
+                    let parts = decoder.parts(&shared.dicts, conn, dict, &blob)?;
+                    let received_at = Timestamp::from_unix_nanos(received_at);
+                    let mut canonical = Vec::with_capacity(blob.len() * 4);
+                    canonical_event(&parts, received_at, seq, tenant.as_str(), &mut canonical);
                     Ok(StoredEvent {
                         seq,
                         received_at,
@@ -790,26 +865,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// `received_at` of a canonical event, read without parsing the whole object: it is a
-/// top-level key, and RFC 8785 puts top-level keys in sorted order, but nested objects may
-/// hold the same key, so the value is taken from a full parse only when the quick scan is
-/// ambiguous.
-pub(crate) fn received_at_of(canonical: &[u8]) -> Option<Timestamp> {
-    let value =
-        auditlog_core::json::parse(canonical, &auditlog_core::json::JsonLimits::default()).ok()?;
-    let auditlog_core::json::Value::Object(fields) = value else {
-        return None;
-    };
-    fields
-        .iter()
-        .find_map(|(key, value)| match (key.as_str(), value) {
-            ("received_at", auditlog_core::json::Value::String(text)) => {
-                Timestamp::parse_rfc3339(text).ok()
-            }
-            _ => None,
-        })
-}
-
 struct TenantState {
     id: i64,
     name: TenantId,
@@ -818,7 +873,6 @@ struct TenantState {
     signer: NoteSigner,
     signed_size: u64,
     signed_at: Option<Instant>,
-    encoder: Encoder,
     samples: Vec<Vec<u8>>,
     training: bool,
     dirty: bool,
@@ -833,6 +887,16 @@ struct Writer {
     trained_tx: Sender<(TenantId, Option<Vec<u8>>)>,
     trained_rx: Receiver<(TenantId, Option<Vec<u8>>)>,
     canonical: Vec<u8>,
+    stats: WriterStats,
+}
+
+/// Where the writer's time goes, logged at debug level when it stops.
+#[derive(Default, Debug)]
+struct WriterStats {
+    groups: u64,
+    events: u64,
+    apply: Duration,
+    commit: Duration,
 }
 
 enum Plan {
@@ -852,6 +916,7 @@ impl Writer {
             trained_tx,
             trained_rx,
             canonical: Vec::with_capacity(4096),
+            stats: WriterStats::default(),
         }
     }
 
@@ -878,6 +943,7 @@ impl Writer {
                     if let Err(e) = self.commit_group(Vec::new(), true) {
                         tracing::error!("signing the last checkpoints failed: {e}");
                     }
+                    tracing::debug!(stats = ?self.stats, "writer stopped");
                     return;
                 }
             };
@@ -981,7 +1047,7 @@ impl Writer {
 
     fn commit_group_inner(
         &mut self,
-        appends: Vec<(TenantId, Vec<PreparedEvent>, AppendDone)>,
+        appends: Vec<(TenantId, Vec<SealedEvent>, AppendDone)>,
         sign_all: bool,
         replies: &mut Vec<(AppendDone, Result<AppendOutcome, StoreError>)>,
     ) -> Result<(), StoreError> {
@@ -990,6 +1056,7 @@ impl Writer {
             self.load_tenant(tenant)?;
         }
         let conn = self.conn.clone();
+        let started = Instant::now();
         (|| {
             let tx = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
             self.install_trained(&tx)?;
@@ -1007,7 +1074,11 @@ impl Writer {
                 }
             }
             self.write_tiles_and_sign(&tx, sign_all)?;
+            let applied = Instant::now();
             tx.commit()?;
+            self.stats.groups += 1;
+            self.stats.apply += applied.duration_since(started);
+            self.stats.commit += applied.elapsed();
             Ok(())
         })()
     }
@@ -1052,23 +1123,15 @@ impl Writer {
         }
         let tiles = TileWriter::resume(size, edge)?;
         // received_at never decreases, across restarts too: resume the clock from the newest event.
-        if size > 0 {
-            let newest: Option<(i64, Vec<u8>)> = self
-                .conn
-                .query_row(
-                    "SELECT dict, body FROM events WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
-                    params![id],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
-            if let Some((dict, blob)) = newest {
-                let canonical =
-                    Decoder::default().decompress(&self.shared.dicts, &self.conn, dict, &blob)?;
-                if let Some(last) = received_at_of(&canonical)
-                    && last > self.clock.last()
-                {
-                    self.clock = MonotonicClock::starting_at(last);
-                }
+        let newest: Option<i64> = self.conn.query_row(
+            "SELECT MAX(received_at) FROM events WHERE tenant = ?1",
+            params![id],
+            |row| row.get(0),
+        )?;
+        if let Some(newest) = newest {
+            let newest = Timestamp::from_unix_nanos(newest);
+            if newest > self.clock.last() {
+                self.clock = MonotonicClock::starting_at(newest);
             }
         }
         let signed_size: Option<i64> = self.conn.query_row(
@@ -1084,11 +1147,11 @@ impl Writer {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?;
-        let level = self.shared.options.compression_level;
-        let encoder = match &dict {
-            Some((dict_id, bytes)) => Encoder::new(*dict_id, bytes, level)?,
-            None => Encoder::new(0, &[], level)?,
-        };
+        if let Some((dict_id, bytes)) = &dict {
+            self.shared
+                .dicts
+                .set_current(tenant, *dict_id, Arc::new(bytes.clone()));
+        }
         self.tenants.insert(
             tenant.clone(),
             TenantState {
@@ -1099,7 +1162,6 @@ impl Writer {
                 signer,
                 signed_size: signed_size.unwrap_or(0) as u64,
                 signed_at: None,
-                encoder,
                 samples: Vec::new(),
                 training: dict.is_some(),
                 dirty: false,
@@ -1112,9 +1174,10 @@ impl Writer {
         &mut self,
         tx: &Transaction<'_>,
         tenant: &TenantId,
-        events: &[PreparedEvent],
+        sealed: &[SealedEvent],
         now: Timestamp,
     ) -> Result<AppendOutcome, StoreError> {
+        let events: Vec<&PreparedEvent> = sealed.iter().map(|e| &e.prepared).collect();
         let state = self
             .tenants
             .get_mut(tenant)
@@ -1161,11 +1224,11 @@ impl Writer {
         }
         // Phase 2: append.
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (tenant, seq, idem, idem_hash, dict, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO events (tenant, seq, received_at, idem, idem_hash, dict, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut receipts: Vec<Receipt> = Vec::with_capacity(events.len());
         let mut decoder = Decoder::default();
-        for (event, plan) in events.iter().zip(&plans) {
+        for ((event, seal), plan) in events.iter().zip(sealed).zip(&plans) {
             let receipt = match plan {
                 Plan::New => {
                     let seq = state.size + 1;
@@ -1179,20 +1242,21 @@ impl Writer {
                         &mut self.canonical,
                     );
                     let leaf = merkle::leaf_hash(&self.canonical);
-                    let body = state.encoder.compress(&self.canonical)?;
                     insert.execute(params![
                         state.id,
                         seq as i64,
+                        received_at.unix_nanos(),
                         event.id.as_deref(),
                         event.id.as_ref().map(|_| event.input_hash.to_vec()),
-                        state.encoder.dict_id,
-                        body
+                        seal.dict_id,
+                        seal.blob
                     ])?;
                     state.tiles.append(leaf);
                     state.size = seq;
+                    self.stats.events += 1;
                     state.dirty = true;
                     if !state.training && state.samples.len() < codec::DICT_TRAIN_AFTER {
-                        state.samples.push(self.canonical.clone());
+                        state.samples.push(codec::encode_plain(&event.parts));
                     }
                     Receipt {
                         id: event.id.clone(),
@@ -1201,12 +1265,20 @@ impl Writer {
                     }
                 }
                 Plan::Replay(seq) => {
-                    let (dict, blob): (i64, Vec<u8>) = tx.query_row(
-                        "SELECT dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
+                    let (received_at, dict, blob): (i64, i64, Vec<u8>) = tx.query_row(
+                        "SELECT received_at, dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
                         params![state.id, *seq as i64],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                     )?;
-                    let canonical = decoder.decompress(&self.shared.dicts, tx, dict, &blob)?;
+                    let parts = decoder.parts(&self.shared.dicts, tx, dict, &blob)?;
+                    let mut canonical = Vec::new();
+                    canonical_event(
+                        &parts,
+                        Timestamp::from_unix_nanos(received_at),
+                        *seq,
+                        state.name.as_str(),
+                        &mut canonical,
+                    );
                     Receipt {
                         id: event.id.clone(),
                         seq: *seq,
@@ -1299,7 +1371,9 @@ impl Writer {
                 params![state.id, dict],
             )?;
             let dict_id = tx.last_insert_rowid();
-            state.encoder = Encoder::new(dict_id, &dict, self.shared.options.compression_level)?;
+            self.shared
+                .dicts
+                .set_current(&tenant, dict_id, Arc::new(dict));
         }
         Ok(())
     }

@@ -25,7 +25,9 @@ use auditlog_ledger::tiles::{TileId, TileWriter};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
-use crate::codec::{Dictionaries, MAX_CANONICAL};
+use auditlog_core::event::{Timestamp, canonical_event};
+
+use crate::codec::{Decoder, Dictionaries, decode_plain};
 
 /// Findings beyond this many are counted, not listed.
 const MAX_FINDINGS: usize = 1000;
@@ -99,7 +101,7 @@ struct Chunk {
     index: u64,
     lo: u64,
     hi: u64,
-    rows: Vec<(u64, i64, Vec<u8>)>,
+    rows: Vec<(u64, i64, i64, Vec<u8>)>,
     leaves: Vec<Option<Hash>>,
 }
 
@@ -197,10 +199,12 @@ fn verify_in_snapshot(
         );
     }
 
-    let dictionaries: Arc<HashMap<i64, Vec<u8>>> = {
+    let dictionaries: Arc<HashMap<i64, Arc<Vec<u8>>>> = {
         let mut stmt = conn.prepare("SELECT id, data FROM dicts WHERE tenant = ?1")?;
-        let rows = stmt.query_map(params![tenant_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Arc::new(rows.collect::<Result<HashMap<i64, Vec<u8>>, _>>()?)
+        let rows = stmt.query_map(params![tenant_id], |row| {
+            Ok((row.get::<_, i64>(0)?, Arc::new(row.get::<_, Vec<u8>>(1)?)))
+        })?;
+        Arc::new(rows.collect::<Result<HashMap<i64, Arc<Vec<u8>>>, _>>()?)
     };
 
     let n_workers = std::thread::available_parallelism()
@@ -224,15 +228,16 @@ fn verify_in_snapshot(
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             let dictionaries = dictionaries.clone();
+            let tenant = tenant.as_str();
             scope.spawn(move || {
-                let mut decoders: HashMap<i64, zstd::bulk::Decompressor<'static>> = HashMap::new();
+                let mut decoder = Decoder::default();
                 loop {
                     let chunk = {
                         let guard = work_rx.lock().unwrap_or_else(|e| e.into_inner());
                         guard.recv()
                     };
                     let Ok(chunk) = chunk else { return };
-                    let result = check_chunk(chunk, &dictionaries, &mut decoders);
+                    let result = check_chunk(chunk, tenant, &dictionaries, &mut decoder);
                     if done_tx.send(result).is_err() {
                         return;
                     }
@@ -415,10 +420,15 @@ fn verify_in_snapshot(
 
     // Explain each mismatching row: another seq's event (moved), or changed bytes.
     mismatches.sort_unstable();
-    for seq in mismatches.into_iter().take(MAX_FINDINGS) {
-        let (kind, detail) = explain_mismatch(conn, tenant_id, tenant, seq, &dictionaries)?;
-        report.add(kind, Some(seq), detail);
-    }
+    mismatches.truncate(MAX_FINDINGS);
+    explain_mismatches(
+        conn,
+        tenant_id,
+        tenant,
+        &mismatches,
+        &dictionaries,
+        &mut report,
+    )?;
     report
         .findings
         .sort_by_key(|f| (f.seq.unwrap_or(0), f.kind.as_str()));
@@ -433,14 +443,15 @@ fn read_chunk(
     hi: u64,
 ) -> Result<Chunk, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, dict, body FROM events WHERE tenant = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+        "SELECT seq, received_at, dict, body FROM events WHERE tenant = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
     )?;
     let rows = stmt
         .query_map(params![tenant_id, lo as i64, hi as i64], |row| {
             Ok((
                 row.get::<_, i64>(0)? as u64,
                 row.get::<_, i64>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Vec<u8>>(3)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -474,43 +485,62 @@ fn read_chunk(
     })
 }
 
-fn decompress(
-    decoders: &mut HashMap<i64, zstd::bulk::Decompressor<'static>>,
-    dictionaries: &HashMap<i64, Vec<u8>>,
+/// The canonical bytes of a stored row, as they were hashed: its parts with the server
+/// fields spliced back in at `seq`.
+#[allow(clippy::too_many_arguments)]
+fn rebuild(
+    decoder: &mut Decoder,
+    dictionaries: &HashMap<i64, Arc<Vec<u8>>>,
+    tenant: &str,
+    seq: u64,
+    received_at: i64,
     dict_id: i64,
     blob: &[u8],
-) -> Result<Vec<u8>, String> {
-    let dctx = match decoders.entry(dict_id) {
-        std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
-        std::collections::hash_map::Entry::Vacant(slot) => {
-            let created = if dict_id == 0 {
-                zstd::bulk::Decompressor::new()
-            } else {
-                let Some(dict) = dictionaries.get(&dict_id) else {
-                    return Err(format!("its dictionary {dict_id} is missing"));
-                };
-                zstd::bulk::Decompressor::with_dictionary(dict)
-            };
-            slot.insert(created.map_err(|e| format!("zstd: {e}"))?)
-        }
-    };
-    dctx.decompress(blob, MAX_CANONICAL)
-        .map_err(|e| format!("it does not decompress ({e})"))
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let plain = decoder.decompress_with(dict_id, blob, |id| {
+        dictionaries
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| format!("its dictionary {id} is missing"))
+    })?;
+    let parts = decode_plain(&plain).ok_or_else(|| "its frame is broken".to_owned())?;
+    out.clear();
+    canonical_event(
+        &parts,
+        Timestamp::from_unix_nanos(received_at),
+        seq,
+        tenant,
+        out,
+    );
+    Ok(())
 }
 
 fn check_chunk(
     chunk: Chunk,
-    dictionaries: &HashMap<i64, Vec<u8>>,
-    decoders: &mut HashMap<i64, zstd::bulk::Decompressor<'static>>,
+    tenant: &str,
+    dictionaries: &HashMap<i64, Arc<Vec<u8>>>,
+    decoder: &mut Decoder,
 ) -> ChunkResult {
     let width = (chunk.hi - chunk.lo) as usize;
     let mut row_hashes = vec![None; width];
     let mut mismatches = Vec::new();
     let mut undecodable = Vec::new();
-    for (seq, dict_id, blob) in &chunk.rows {
+    let mut canonical = Vec::with_capacity(4096);
+    for (seq, received_at, dict_id, blob) in &chunk.rows {
         let offset = (seq - chunk.lo - 1) as usize;
-        match decompress(decoders, dictionaries, *dict_id, blob) {
-            Ok(canonical) => {
+        let rebuilt = rebuild(
+            decoder,
+            dictionaries,
+            tenant,
+            *seq,
+            *received_at,
+            *dict_id,
+            blob,
+            &mut canonical,
+        );
+        match rebuilt {
+            Ok(()) => {
                 let hash = merkle::leaf_hash(&canonical);
                 row_hashes[offset] = Some(hash);
                 if chunk.leaves[offset].is_some_and(|leaf| leaf != hash) {
@@ -535,80 +565,88 @@ fn check_chunk(
     }
 }
 
-fn explain_mismatch(
+/// The leaf recorded for `leaf_index` in the stored level-0 tiles, cached per tile.
+fn tile_leaf(
     conn: &Connection,
     tenant_id: i64,
-    tenant: &TenantId,
-    seq: u64,
-    dictionaries: &HashMap<i64, Vec<u8>>,
-) -> Result<(FindingKind, String), StoreError> {
-    let altered = (
-        FindingKind::Altered,
-        format!("event {seq} does not match the leaf hash recorded for it"),
-    );
-    let row: Option<(i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
-            params![tenant_id, seq as i64],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let Some((dict_id, blob)) = row else {
-        return Ok(altered);
-    };
-    let mut decoders = HashMap::new();
-    let Ok(canonical) = decompress(&mut decoders, dictionaries, dict_id, &blob) else {
-        return Ok(altered);
-    };
-    let Some((own_seq, own_tenant)) = embedded_seq_and_tenant(&canonical) else {
-        return Ok(altered);
-    };
-    if own_tenant != tenant.as_str() {
-        return Ok((
-            FindingKind::Inserted,
-            format!("event {seq} belongs to tenant {own_tenant:?}, not {tenant}"),
-        ));
-    }
-    if own_seq != seq && own_seq >= 1 {
-        let leaf_index = own_seq - 1;
+    leaf_index: u64,
+    cache: &mut HashMap<u64, Option<Vec<u8>>>,
+) -> Result<Option<Hash>, StoreError> {
+    let tile_index = leaf_index / 256;
+    if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(tile_index) {
         let tile: Option<Vec<u8>> = conn
             .query_row(
                 "SELECT data FROM tiles WHERE tenant = ?1 AND level = 0 AND idx = ?2",
-                params![tenant_id, (leaf_index / 256) as i64],
+                params![tenant_id, tile_index as i64],
                 |row| row.get(0),
             )
             .optional()?;
-        let offset = (leaf_index % 256) as usize * 32;
-        let hash = merkle::leaf_hash(&canonical);
-        if let Some(tile) = tile
-            && tile.get(offset..offset + 32) == Some(&hash[..])
-        {
-            return Ok((
-                FindingKind::Reordered,
-                format!("the row at seq {seq} holds event {own_seq}, unaltered but moved"),
-            ));
-        }
-        return Ok((
-            FindingKind::Altered,
-            format!("the row at seq {seq} holds a changed copy of event {own_seq}"),
-        ));
+        slot.insert(tile);
     }
-    Ok(altered)
+    let offset = (leaf_index % 256) as usize * 32;
+    Ok(cache
+        .get(&tile_index)
+        .and_then(|tile| tile.as_ref())
+        .and_then(|tile| tile.get(offset..offset + 32))
+        .and_then(|bytes| bytes.try_into().ok()))
 }
 
-fn embedded_seq_and_tenant(canonical: &[u8]) -> Option<(u64, String)> {
-    use auditlog_core::json::{JsonLimits, Value, parse};
-    let Value::Object(fields) = parse(canonical, &JsonLimits::default()).ok()? else {
-        return None;
-    };
-    let mut seq = None;
-    let mut tenant = None;
-    for (key, value) in fields {
-        match (key.as_str(), value) {
-            ("seq", Value::Number(n)) => seq = Some(n.as_f64() as u64),
-            ("tenant", Value::String(t)) => tenant = Some(t),
-            _ => {}
+/// Explain each row whose hash is not its leaf: the event of another seq (moved there, e.g. two
+/// rows swapped), or changed bytes. A moved row is recognised by rebuilding it at each other
+/// mismatching seq and finding that seq's recorded leaf.
+fn explain_mismatches(
+    conn: &Connection,
+    tenant_id: i64,
+    tenant: &TenantId,
+    seqs: &[u64],
+    dictionaries: &HashMap<i64, Arc<Vec<u8>>>,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let mut decoder = Decoder::default();
+    let mut tiles = HashMap::new();
+    let mut canonical = Vec::with_capacity(4096);
+    for &seq in seqs {
+        let row: Option<(i64, i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT received_at, dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
+                params![tenant_id, seq as i64],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let mut moved_from = None;
+        if let Some((received_at, dict_id, blob)) = row {
+            for &other in seqs.iter().filter(|&&other| other != seq) {
+                let rebuilt = rebuild(
+                    &mut decoder,
+                    dictionaries,
+                    tenant.as_str(),
+                    other,
+                    received_at,
+                    dict_id,
+                    &blob,
+                    &mut canonical,
+                );
+                if rebuilt.is_ok()
+                    && tile_leaf(conn, tenant_id, other - 1, &mut tiles)?
+                        == Some(merkle::leaf_hash(&canonical))
+                {
+                    moved_from = Some(other);
+                    break;
+                }
+            }
+        }
+        match moved_from {
+            Some(other) => report.add(
+                FindingKind::Reordered,
+                Some(seq),
+                format!("the row at seq {seq} holds event {other}, unaltered but moved"),
+            ),
+            None => report.add(
+                FindingKind::Altered,
+                Some(seq),
+                format!("event {seq} does not match the leaf hash recorded for it"),
+            ),
         }
     }
-    Some((seq?, tenant?))
+    Ok(())
 }

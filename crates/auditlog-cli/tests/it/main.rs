@@ -1,7 +1,9 @@
 //! End-to-end tests of the `auditlog` binary: real processes, real HTTP over a socket.
 
 mod api;
+mod api_rules;
 mod cli;
 mod crash;
 mod support;
 mod tamper;
+mod write_failure;

@@ -113,18 +113,39 @@ fn encode(conn: &Connection, dict: i64, plain: &[u8]) -> Vec<u8> {
     c.compress(plain).expect("compress")
 }
 
-/// What an insider would do: decompress, change the user, compress, write back.
+/// What an insider would do: decompress, change the user, compress, write back. The stored
+/// frame is `u32 len(head) ‖ u32 len(middle) ‖ head ‖ middle ‖ tail`, and `user` is the last
+/// member of the tail, so the frame stays well-formed.
 fn edit_user(conn: &Connection, seq: u64) {
     let (dict, body) = read_event(conn, seq);
-    let plain = String::from_utf8(decode(conn, dict, &body)).expect("utf8");
-    let start = plain.find("\"user\":\"").expect("user field") + 8;
-    let end = start + plain[start..].find('"').expect("end quote");
-    let edited = format!("{}mallory{}", &plain[..start], &plain[end..]);
+    let plain = decode(conn, dict, &body);
+    let key = b"\"user\":\"";
+    let start = plain
+        .windows(key.len())
+        .rposition(|w| w == key)
+        .expect("user field")
+        + key.len();
+    let end = start
+        + plain[start..]
+            .iter()
+            .position(|&b| b == b'"')
+            .expect("end quote");
+    let mut edited = plain[..start].to_vec();
+    edited.extend_from_slice(b"mallory");
+    edited.extend_from_slice(&plain[end..]);
     conn.execute(
         "UPDATE events SET body = ?2 WHERE seq = ?1",
-        params![seq as i64, encode(conn, dict, edited.as_bytes())],
+        params![seq as i64, encode(conn, dict, &edited)],
     )
     .expect("update");
+}
+
+/// The data directory of an open database connection.
+fn data_dir_of(conn: &Connection) -> PathBuf {
+    PathBuf::from(conn.path().expect("path"))
+        .parent()
+        .expect("dir")
+        .to_owned()
 }
 
 fn has(findings: &[(String, Option<u64>)], kind: &str, seq: u64) -> bool {
@@ -190,8 +211,8 @@ fn dropping_the_newest_events_and_rewinding_the_tree_is_still_truncated() {
 fn an_event_added_past_the_tree_is_reported_as_inserted() {
     let (_dir, data) = tampered(|conn| {
         conn.execute(
-            "INSERT INTO events (tenant, seq, idem, idem_hash, dict, body)
-             SELECT tenant, 2001, NULL, NULL, dict, body FROM events WHERE seq = 10",
+            "INSERT INTO events (tenant, seq, received_at, idem, idem_hash, dict, body)
+             SELECT tenant, 2001, received_at, NULL, NULL, dict, body FROM events WHERE seq = 10",
             [],
         )
         .expect("insert");
@@ -228,16 +249,14 @@ fn a_forged_checkpoint_signature_is_reported() {
 fn an_event_edited_together_with_its_leaf_hash_breaks_the_signed_root() {
     let (_dir, data) = tampered(|conn| {
         edit_user(conn, 300);
-        // Recompute the leaf and write it into the level-0 tile, as a careful forger would.
-        let (dict, body) = read_event(conn, 300);
-        let plain = decode(conn, dict, &body);
-        let leaf = {
-            use sha2::Digest as _;
-            let mut hasher = sha2::Sha256::new();
-            hasher.update([0u8]);
-            hasher.update(&plain);
-            hasher.finalize()
-        };
+        // Recompute the leaf and write it into the level-0 tile, as a careful forger would
+        // (`show` prints the leaf hash of the bytes as they are now stored).
+        let out = run(&data_dir_of(conn), &["show", "300", "--format", "json"]);
+        let shown: Value = serde_json::from_slice(&out.stdout).expect("show json");
+        use base64::Engine as _;
+        let leaf = base64::engine::general_purpose::STANDARD
+            .decode(shown["leaf_hash"].as_str().expect("leaf"))
+            .expect("base64");
         let index = 299u64;
         let mut tile: Vec<u8> = conn
             .query_row(

@@ -1,0 +1,5 @@
+//! Integration tests of auditlog-store through its public API: the backend conformance suite
+//! of the `Store` trait (`conformance`), instantiated for `SqliteStore`. A new backend is done
+//! when it passes the same suite.
+
+mod conformance;
