@@ -1100,24 +1100,45 @@ pub fn canonical_event(
     tenant: &str,
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(&parts.head);
-    if parts.head.len() > 1 {
+    splice_event(
+        &parts.head,
+        &parts.middle,
+        &parts.tail,
+        received_at,
+        seq,
+        tenant,
+        out,
+    );
+}
+
+/// [`canonical_event`] over borrowed pieces (the stored frame holds them contiguously).
+pub fn splice_event(
+    head: &[u8],
+    middle: &[u8],
+    tail: &[u8],
+    received_at: Timestamp,
+    seq: u64,
+    tenant: &str,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(head);
+    if head.len() > 1 {
         out.push(b',');
     }
     out.extend_from_slice(b"\"received_at\":\"");
     received_at.write_rfc3339(out);
     out.extend_from_slice(b"\",\"seq\":");
     out.extend_from_slice(seq.to_string().as_bytes());
-    if !parts.middle.is_empty() {
+    if !middle.is_empty() {
         out.push(b',');
-        out.extend_from_slice(&parts.middle);
+        out.extend_from_slice(middle);
     }
     out.extend_from_slice(b",\"tenant\":");
     write_canonical_str(tenant, out);
-    if parts.tail.len() > 1 {
+    if tail.len() > 1 {
         out.push(b',');
     }
-    out.extend_from_slice(&parts.tail);
+    out.extend_from_slice(tail);
 }
 
 /// The event exactly as the client sent it, in RFC 8785 form: two submissions with the same

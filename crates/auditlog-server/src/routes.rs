@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proof/consistency", get(consistency_proof))
         .route("/healthz", get(healthz))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         // The ingest handler reads the body itself and answers 413 as JSON; this limit is the
         // backstop for every other route.
         .layer(DefaultBodyLimit::max(body_limit))
@@ -45,6 +46,39 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// Stored events are read back without the ingest limits: RFC 8785 may make an accepted
+/// event larger (`1e15` is written `1000000000000000`), and the server fields add bytes.
+fn stored_limits() -> JsonLimits {
+    JsonLimits {
+        max_depth: 64,
+        max_event_bytes: 64 << 20,
+    }
+}
+
+/// Axum's own rejections (bad path or query encoding) answered in the API's JSON form.
+fn path_param(
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    path.map(|Path(value)| value)
+        .map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))
+}
+
+fn query_params<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))
 }
 
 fn b64(hash: &[u8]) -> String {
@@ -107,6 +141,8 @@ async fn ingest(
                 "application/x-ndjson" | "application/ndjson" | "application/jsonl" => true,
                 "application/json" | "" => false,
                 other => {
+                    // Read what was sent (within the limit), so the connection stays usable.
+                    let _ = axum::body::to_bytes(request.into_body(), limit).await;
                     return Err(ApiError::new(
                         StatusCode::UNSUPPORTED_MEDIA_TYPE,
                         "unsupported_media_type",
@@ -224,13 +260,17 @@ fn json_error(err: auditlog_core::json::JsonError) -> ApiError {
     }
     if !err.path.is_empty() {
         api = api.with("field", err.path.clone());
+    } else if let auditlog_core::json::JsonErrorKind::DuplicateKey(key) = &err.kind {
+        // A repeated top-level member: the field is the key itself.
+        api = api.with("field", key.chars().take(128).collect::<String>());
     }
     api.with("offset", err.offset)
 }
 
 fn parse_seq(text: &str, what: &str) -> Result<u64, ApiError> {
+    let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     match text.parse::<u64>() {
-        Ok(n) if n >= 1 && n <= i64::MAX as u64 => Ok(n),
+        Ok(n) if digits_only && n >= 1 && n <= i64::MAX as u64 => Ok(n),
         _ => Err(ApiError::bad_request(
             "invalid_parameter",
             format!(
@@ -253,10 +293,10 @@ fn to_json(value: &Value) -> JsonValue {
 async fn event_by_seq(
     State(state): State<AppState>,
     caller: Caller,
-    Path(seq): Path<String>,
+    seq: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let seq = parse_seq(&seq, "seq")?;
+    let seq = parse_seq(&path_param(seq)?, "seq")?;
     let tenant = caller.0.tenant.clone();
     let store = state.store.clone();
     let event = blocking(move || Ok(store.event(&tenant, seq)?)).await?;
@@ -272,7 +312,7 @@ pub fn event_json(
     event: &auditlog_store::StoredEvent,
 ) -> Result<serde_json::Map<String, JsonValue>, String> {
     let seq = event.seq;
-    let parsed = parse(&event.canonical, &JsonLimits::default())
+    let parsed = parse(&event.canonical, &stored_limits())
         .map_err(|e| format!("stored event {seq} does not parse: {e}"))?;
     let Value::Object(fields) = &parsed else {
         return Err(format!("stored event {seq} is not an object"));
@@ -351,9 +391,10 @@ async fn default_size(state: &AppState, caller: &Caller) -> Result<u64, ApiError
 async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<InclusionQuery>,
+    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
+    let query = query_params(query)?;
     let seq = parse_seq(
         query
             .seq
@@ -387,9 +428,10 @@ struct ConsistencyQuery {
 async fn consistency_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ConsistencyQuery>,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
+    let query = query_params(query)?;
     let from = parse_seq(
         query
             .from

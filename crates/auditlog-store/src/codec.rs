@@ -20,8 +20,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 
-/// Largest plain frame we ever decompress: a 1 MiB event, escaping RFC 8785 may add, and slack.
-pub(crate) const MAX_PLAIN: usize = 4 << 20;
+/// Largest plain frame we ever decompress. An accepted event is at most 1 MiB as sent, but
+/// RFC 8785 can write it up to ~4× longer (`1e15` becomes `1000000000000000`).
+pub(crate) const MAX_PLAIN: usize = 16 << 20;
 
 /// Events collected before a tenant's dictionary is trained, and the dictionary's size.
 pub(crate) const DICT_TRAIN_AFTER: usize = 4096;
@@ -37,13 +38,19 @@ pub(crate) fn encode_plain(parts: &CanonicalParts) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode_plain(plain: &[u8]) -> Option<CanonicalParts> {
+/// The three pieces of a plain frame, borrowed.
+pub(crate) fn split_plain(plain: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let head_len = u32::from_le_bytes(plain.get(0..4)?.try_into().ok()?) as usize;
     let middle_len = u32::from_le_bytes(plain.get(4..8)?.try_into().ok()?) as usize;
     let rest = plain.get(8..)?;
     let head = rest.get(..head_len)?;
     let middle = rest.get(head_len..head_len.checked_add(middle_len)?)?;
     let tail = rest.get(head_len + middle_len..)?;
+    Some((head, middle, tail))
+}
+
+pub(crate) fn decode_plain(plain: &[u8]) -> Option<CanonicalParts> {
+    let (head, middle, tail) = split_plain(plain)?;
     Some(CanonicalParts {
         head: head.to_vec(),
         middle: middle.to_vec(),

@@ -25,9 +25,9 @@ use auditlog_ledger::tiles::{TileId, TileWriter};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
-use auditlog_core::event::{Timestamp, canonical_event};
+use auditlog_core::event::{Timestamp, splice_event};
 
-use crate::codec::{Decoder, Dictionaries, decode_plain};
+use crate::codec::{Decoder, Dictionaries, split_plain};
 
 /// Findings beyond this many are counted, not listed.
 const MAX_FINDINGS: usize = 1000;
@@ -504,15 +504,11 @@ fn rebuild(
             .cloned()
             .ok_or_else(|| format!("its dictionary {id} is missing"))
     })?;
-    let parts = decode_plain(&plain).ok_or_else(|| "its frame is broken".to_owned())?;
+    let (head, middle, tail) =
+        split_plain(&plain).ok_or_else(|| "its frame is broken".to_owned())?;
     out.clear();
-    canonical_event(
-        &parts,
-        Timestamp::from_unix_nanos(received_at),
-        seq,
-        tenant,
-        out,
-    );
+    let received_at = Timestamp::from_unix_nanos(received_at);
+    splice_event(head, middle, tail, received_at, seq, tenant, out);
     Ok(())
 }
 
