@@ -19,7 +19,7 @@ use std::sync::mpsc;
 
 use auditlog_core::tenant::TenantId;
 use auditlog_ledger::Hash;
-use auditlog_ledger::merkle::{self, Frontier};
+use auditlog_ledger::merkle;
 use auditlog_ledger::note::{NoteSigner, NoteVerifier, open_checkpoint};
 use auditlog_ledger::tiles::{TileId, TileWriter};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -101,7 +101,13 @@ struct Chunk {
     index: u64,
     lo: u64,
     hi: u64,
-    rows: Vec<(u64, i64, i64, Vec<u8>)>,
+    /// Checkpoint sizes in (lo, hi] that end inside a tile: their partial-tile hashes are
+    /// computed by the worker.
+    partial_checkpoints: Vec<u64>,
+    /// (seq, received_at, dict, range of its body in `bodies`).
+    rows: Vec<(u64, i64, i64, std::ops::Range<usize>)>,
+    /// The chunk's bodies back to back: one allocation per chunk, not per event.
+    bodies: Vec<u8>,
     leaves: Vec<Option<Hash>>,
 }
 
@@ -109,8 +115,14 @@ struct ChunkResult {
     index: u64,
     lo: u64,
     hi: u64,
-    leaves: Vec<Option<Hash>>,
-    row_hashes: Vec<Option<Hash>>,
+    /// Roots of the chunk's complete tiles (level-8 nodes), up to the first leaf that is
+    /// neither stored in a tile nor recomputable from its row.
+    tile_roots: Vec<Hash>,
+    /// That leaf, if any (1-based seq).
+    broken_at: Option<u64>,
+    /// For each partial checkpoint: the perfect subtree roots of its last, partial tile.
+    partials: Vec<(u64, Vec<Hash>)>,
+    row_present: Vec<bool>,
     mismatches: Vec<u64>,
     undecodable: Vec<(u64, String)>,
 }
@@ -212,10 +224,13 @@ fn verify_in_snapshot(
         .unwrap_or(2)
         .clamp(1, 8);
     let n_chunks = tree_size.div_ceil(CHUNK);
-    let mut frontier = Frontier::new();
-    let mut recomputed = TileWriter::new();
+    // The workers hash each tile's 256 leaves to its root; here only the tree above the tiles
+    // is built: `upper` makes the tiles of level 1 and up (its level l is our level l+1), and
+    // `roots8` the frontier over tile roots, which with a partial tile gives any tree head.
+    let mut upper = TileWriter::new();
+    let mut roots8 = merkle::Frontier::new();
+    let mut computed_roots: HashMap<u64, Hash> = HashMap::new();
     let mut upper_tiles: BTreeMap<(u8, u64), Vec<u8>> = BTreeMap::new();
-    let mut next_checkpoint = 0usize;
     let mut frontier_broken_at: Option<u64> = None;
     let mut mismatches: Vec<u64> = Vec::new();
     let mut missing: Vec<(u64, u64)> = Vec::new();
@@ -262,46 +277,35 @@ fn verify_in_snapshot(
                 mismatches.extend(&result.mismatches);
                 for offset in 0..(result.hi - result.lo) as usize {
                     let seq = result.lo + offset as u64 + 1;
-                    if result.row_hashes[offset].is_none() {
+                    if !result.row_present[offset] {
                         match missing.last_mut() {
                             Some((_, end)) if *end + 1 == seq => *end = seq,
                             _ => missing.push((seq, seq)),
                         }
                     }
-                    let leaf = result.leaves[offset].or(result.row_hashes[offset]);
-                    match leaf {
-                        Some(leaf) if frontier_broken_at.is_none() => {
-                            frontier.push(leaf);
-                            recomputed.append(leaf);
-                        }
-                        Some(_) => {}
-                        None => {
-                            if frontier_broken_at.is_none() {
-                                frontier_broken_at = Some(seq);
-                            }
-                        }
-                    }
-                    if frontier_broken_at.is_none() {
-                        while next_checkpoint < checkpoints.len()
-                            && checkpoints[next_checkpoint].0 == frontier.size()
-                        {
-                            let (size, root) = checkpoints[next_checkpoint];
-                            if frontier.root() != root {
-                                report.add(
-                                    FindingKind::Altered,
-                                    Some(size),
-                                    format!(
-                                        "the stored tree of size {size} does not match its signed checkpoint"
-                                    ),
-                                );
-                            }
-                            next_checkpoint += 1;
-                        }
-                    }
                 }
-                for (tile, data) in recomputed.take_dirty() {
-                    if tile.level > 0 {
-                        upper_tiles.insert((tile.level, tile.index), data);
+                if frontier_broken_at.is_none() {
+                    let first_tile = result.lo / 256;
+                    let mut partials = result.partials.iter().peekable();
+                    for (k, root) in result.tile_roots.iter().enumerate() {
+                        let tile = first_tile + k as u64;
+                        while let Some((size, hashes)) = partials.next_if(|(n, _)| n / 256 == tile)
+                        {
+                            add_partial_root(&roots8, *size, hashes, &mut computed_roots);
+                        }
+                        roots8.push(*root);
+                        upper.append(*root);
+                        computed_roots.insert(roots8.size() * 256, roots8.root());
+                    }
+                    let complete = first_tile + result.tile_roots.len() as u64;
+                    for (size, hashes) in partials {
+                        if size / 256 == complete {
+                            add_partial_root(&roots8, *size, hashes, &mut computed_roots);
+                        }
+                    }
+                    frontier_broken_at = result.broken_at;
+                    for (tile, data) in upper.take_dirty() {
+                        upper_tiles.insert((tile.level + 1, tile.index), data);
                     }
                 }
                 report.events_checked = result.hi;
@@ -312,7 +316,12 @@ fn verify_in_snapshot(
         while sent < n_chunks {
             let lo = sent * CHUNK;
             let hi = ((sent + 1) * CHUNK).min(tree_size);
-            let chunk = read_chunk(conn, tenant_id, sent, lo, hi)?;
+            let mut chunk = read_chunk(conn, tenant_id, sent, lo, hi)?;
+            chunk.partial_checkpoints = checkpoints
+                .iter()
+                .map(|(size, _)| *size)
+                .filter(|size| *size > lo && *size <= hi && size % 256 != 0)
+                .collect();
             // Keep the pipeline full without blocking on a full result channel.
             while let Ok(result) = done_rx.try_recv() {
                 consume(result, &mut report)?;
@@ -329,6 +338,17 @@ fn verify_in_snapshot(
         Ok(())
     })?;
 
+    for (size, root) in &checkpoints {
+        if let Some(computed) = computed_roots.get(size)
+            && computed != root
+        {
+            report.add(
+                FindingKind::Altered,
+                Some(*size),
+                format!("the stored tree of size {size} does not match its signed checkpoint"),
+            );
+        }
+    }
     if let Some(seq) = frontier_broken_at {
         report.add(
             FindingKind::Missing,
@@ -445,16 +465,21 @@ fn read_chunk(
     let mut stmt = conn.prepare_cached(
         "SELECT seq, received_at, dict, body FROM events WHERE tenant = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
     )?;
-    let rows = stmt
-        .query_map(params![tenant_id, lo as i64, hi as i64], |row| {
-            Ok((
-                row.get::<_, i64>(0)? as u64,
-                row.get::<_, i64>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, Vec<u8>>(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::with_capacity((hi - lo) as usize);
+    let mut bodies = Vec::with_capacity((hi - lo) as usize * 256);
+    let mut query = stmt.query(params![tenant_id, lo as i64, hi as i64])?;
+    while let Some(row) = query.next()? {
+        // A body that is not a blob (tampered) reads as empty and is reported as altered.
+        let body = row.get_ref(3)?.as_blob().unwrap_or(&[]);
+        let start = bodies.len();
+        bodies.extend_from_slice(body);
+        rows.push((
+            row.get::<_, i64>(0)?.max(0) as u64,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+            start..bodies.len(),
+        ));
+    }
     let mut leaves = vec![None; (hi - lo) as usize];
     let mut tile_stmt = conn.prepare_cached(
         "SELECT idx, data FROM tiles WHERE tenant = ?1 AND level = 0 AND idx >= ?2 AND idx <= ?3",
@@ -480,7 +505,9 @@ fn read_chunk(
         index,
         lo,
         hi,
+        partial_checkpoints: Vec::new(),
         rows,
+        bodies,
         leaves,
     })
 }
@@ -505,7 +532,7 @@ fn rebuild(
             .ok_or_else(|| format!("its dictionary {id} is missing"))
     })?;
     let (head, middle, tail) =
-        split_plain(&plain).ok_or_else(|| "its frame is broken".to_owned())?;
+        split_plain(plain).ok_or_else(|| "its frame is broken".to_owned())?;
     out.clear();
     let received_at = Timestamp::from_unix_nanos(received_at);
     splice_event(head, middle, tail, received_at, seq, tenant, out);
@@ -519,11 +546,12 @@ fn check_chunk(
     decoder: &mut Decoder,
 ) -> ChunkResult {
     let width = (chunk.hi - chunk.lo) as usize;
-    let mut row_hashes = vec![None; width];
+    let mut row_hashes: Vec<Option<Hash>> = vec![None; width];
     let mut mismatches = Vec::new();
     let mut undecodable = Vec::new();
     let mut canonical = Vec::with_capacity(4096);
-    for (seq, received_at, dict_id, blob) in &chunk.rows {
+    for (seq, received_at, dict_id, range) in &chunk.rows {
+        let blob = &chunk.bodies[range.clone()];
         let offset = (seq - chunk.lo - 1) as usize;
         let rebuilt = rebuild(
             decoder,
@@ -550,14 +578,64 @@ fn check_chunk(
             }
         }
     }
+    // The tree is built from the recorded leaves (rows were compared with them above); a leaf
+    // whose tile is gone is taken from its row.
+    let leaves: Vec<Option<Hash>> = chunk
+        .leaves
+        .iter()
+        .zip(&row_hashes)
+        .map(|(leaf, row)| leaf.or(*row))
+        .collect();
+    let broken = leaves.iter().position(Option::is_none);
+    let usable = broken.unwrap_or(width);
+    let known: Vec<Hash> = leaves[..usable].iter().flatten().copied().collect();
+    // Chunks start on tile boundaries (CHUNK is a multiple of 256).
+    let tile_roots = known.chunks_exact(256).map(merkle::root_of).collect();
+    let partials = chunk
+        .partial_checkpoints
+        .iter()
+        .filter(|size| (**size - chunk.lo) as usize <= usable)
+        .map(|size| {
+            let end = (size - chunk.lo) as usize;
+            let start = end - (size % 256) as usize;
+            let mut frontier = merkle::Frontier::new();
+            for leaf in &known[start..end] {
+                frontier.push(*leaf);
+            }
+            (*size, frontier.hashes().to_vec())
+        })
+        .collect();
     ChunkResult {
         index: chunk.index,
         lo: chunk.lo,
         hi: chunk.hi,
-        leaves: chunk.leaves,
-        row_hashes,
+        tile_roots,
+        broken_at: broken.map(|offset| chunk.lo + offset as u64 + 1),
+        partials,
+        row_present: chunk
+            .rows
+            .iter()
+            .fold(vec![false; width], |mut present, (seq, ..)| {
+                present[(seq - chunk.lo - 1) as usize] = true;
+                present
+            }),
         mismatches,
         undecodable,
+    }
+}
+
+/// The tree head of `size` leaves: the frontier over the complete tiles before it, then the
+/// perfect subtrees of its partial last tile.
+fn add_partial_root(
+    roots8: &merkle::Frontier,
+    size: u64,
+    partial: &[Hash],
+    computed: &mut HashMap<u64, Hash>,
+) {
+    let mut hashes = roots8.hashes().to_vec();
+    hashes.extend_from_slice(partial);
+    if let Ok(frontier) = merkle::Frontier::from_parts(size, hashes) {
+        computed.insert(size, frontier.root());
     }
 }
 
