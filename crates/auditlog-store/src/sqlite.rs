@@ -79,7 +79,6 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     writer: Mutex<Option<Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     _lock: Option<File>,
 }
 
@@ -141,18 +140,6 @@ impl SqliteStore {
         }
         let store = Self::open_inner(dir, options, Some(lock))?;
         let conn = open_connection(&store.shared.dir)?;
-        // The writer never checkpoints the WAL itself: a checkpoint (copying the WAL into the
-        // database and fsyncing it) inside a commit stalled every request queued behind it.
-        // A background thread does it concurrently instead.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
-        let checkpoint_conn = open_connection(&store.shared.dir)?;
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let checkpointer = std::thread::Builder::new()
-            .name("auditlog-wal".into())
-            .spawn(move || run_wal_checkpointer(checkpoint_conn, stop_rx))
-            .map_err(|e| StoreError::io("start checkpoint thread", e))?;
-        *store.checkpointer.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((stop_tx, checkpointer));
         let shared = store.shared.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -198,7 +185,6 @@ impl SqliteStore {
             shared,
             writer: Mutex::new(None),
             writer_thread: Mutex::new(None),
-            checkpointer: Mutex::new(None),
             _lock: lock,
         })
     }
@@ -217,15 +203,6 @@ impl SqliteStore {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            let _ = thread.join();
-        }
-        if let Some((stop, thread)) = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            drop(stop);
             let _ = thread.join();
         }
     }
@@ -301,25 +278,6 @@ fn with_conn<T>(
         pool.push(conn);
     }
     result
-}
-
-/// Copy the WAL into the database every half second, beside the writer (a PASSIVE checkpoint
-/// never blocks it). Once a checkpoint is complete the writer starts the WAL over from its
-/// beginning, so the file stays bounded; on stop the WAL is folded in and truncated.
-fn run_wal_checkpointer(conn: Connection, stop: Receiver<()>) {
-    loop {
-        match stop.recv_timeout(Duration::from_millis(500)) {
-            Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!("wal checkpoint failed: {e}");
-                }
-            }
-            _ => {
-                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-                return;
-            }
-        }
-    }
 }
 
 fn create_dir_private(dir: &Path) -> Result<(), StoreError> {
