@@ -3439,20 +3439,7 @@ mod tests {
         .collect()
     }
 
-    const FIELDS: [&str; 12] = [
-        "id",
-        "time",
-        "user",
-        "source",
-        "ip",
-        "action",
-        "table",
-        "primary_key",
-        "message",
-        "before",
-        "after",
-        "context",
-    ];
+    use crate::event::INPUT_FIELDS as FIELDS;
 
     #[test]
     fn the_first_events_of_seed_1_never_change() {
