@@ -30,6 +30,9 @@ struct Cli {
         default_value = "./auditlog-data"
     )]
     data: PathBuf,
+    /// Directory of the tenants' signing keys (`<tenant>.key`), instead of `<data>/keys`.
+    #[arg(long, global = true, env = "AUDITLOG_KEY_DIR")]
+    key_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,13 +66,17 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ctx = cmd::Ctx {
+        data: cli.data,
+        key_dir: cli.key_dir,
+    };
     let result = match cli.command {
-        Command::Serve(args) => cmd::serve::run(&cli.data, args),
-        Command::Ingest(args) => cmd::ingest::run(&cli.data, args),
-        Command::Show(args) => cmd::show::run(&cli.data, args),
-        Command::Verify(args) => cmd::verify::run(&cli.data, args),
-        Command::Token(command) => cmd::token::run(&cli.data, command),
-        Command::Key(command) => cmd::key::run(&cli.data, command),
+        Command::Serve(args) => cmd::serve::run(&ctx, args),
+        Command::Ingest(args) => cmd::ingest::run(&ctx, args),
+        Command::Show(args) => cmd::show::run(&ctx, args),
+        Command::Verify(args) => cmd::verify::run(&ctx, args),
+        Command::Token(command) => cmd::token::run(&ctx, command),
+        Command::Key(command) => cmd::key::run(&ctx, command),
         Command::Generate(args) => cmd::generate::run(args),
     };
     match result {

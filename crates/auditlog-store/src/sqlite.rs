@@ -51,6 +51,8 @@ pub struct StoreOptions {
     pub max_group_events: usize,
     /// Checkpoint origin (and note key name) is `<origin_prefix><tenant>`.
     pub origin_prefix: String,
+    /// Where the tenants' signing keys live (`<tenant>.key`); default `<data>/keys`.
+    pub key_dir: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +62,7 @@ impl Default for StoreOptions {
             compression_level: 1,
             max_group_events: 50_000,
             origin_prefix: "auditlog/".to_owned(),
+            key_dir: None,
         }
     }
 }
@@ -171,7 +174,7 @@ impl SqliteStore {
         options: StoreOptions,
         lock: Option<File>,
     ) -> Result<SqliteStore, StoreError> {
-        create_dir_private(&dir.join("keys"))?;
+        create_dir_private(&options.key_dir.clone().unwrap_or_else(|| dir.join("keys")))?;
         let conn = open_connection(dir)?;
         migrate(&conn)?;
         let shared = Arc::new(Shared {
@@ -390,7 +393,23 @@ fn ensure_tenant_row(conn: &Connection, tenant: &TenantId) -> Result<(i64, u64),
 }
 
 fn key_path(shared: &Shared, tenant: &TenantId) -> PathBuf {
-    shared.dir.join("keys").join(format!("{tenant}.key"))
+    match &shared.options.key_dir {
+        Some(dir) => dir.join(format!("{tenant}.key")),
+        None => shared.dir.join("keys").join(format!("{tenant}.key")),
+    }
+}
+
+/// The tenant's signer if its key file exists (never creates one: `verify` must not).
+fn load_signer(shared: &Shared, tenant: &TenantId) -> Result<Option<NoteSigner>, StoreError> {
+    let path = key_path(shared, tenant);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(format!("read {}", path.display()), e)),
+    };
+    NoteSigner::parse_signer_key(text.trim())
+        .map(Some)
+        .map_err(|e| StoreError::Corrupted(format!("signing key {}: {e}", path.display())))
 }
 
 /// The tenant's signer key lives in `keys/<tenant>.key`, mode 0600. It is created with a
@@ -799,9 +818,17 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<VerifyReport, StoreError> {
-        let verifier = load_or_create_signer(&self.shared, tenant)?;
+        let signer = load_signer(&self.shared, tenant)?;
+        let key = key_path(&self.shared, tenant);
+        let origin = format!("{}{}", self.shared.options.origin_prefix, tenant);
         let conn = open_connection(&self.shared.dir)?;
-        crate::verify::verify_sqlite(&conn, &self.shared.dicts, tenant, &verifier, progress)
+        crate::verify::verify_sqlite(
+            &conn,
+            tenant,
+            signer.as_ref().map(|s| (s, origin.as_str())),
+            &key,
+            progress,
+        )
     }
 
     fn health(&self) -> Health {

@@ -27,7 +27,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::StoreError;
 use auditlog_core::event::{Timestamp, splice_event};
 
-use crate::codec::{Decoder, Dictionaries, split_plain};
+use crate::codec::{Decoder, split_plain};
 
 /// Findings beyond this many are counted, not listed.
 const MAX_FINDINGS: usize = 1000;
@@ -127,16 +127,18 @@ struct ChunkResult {
     undecodable: Vec<(u64, String)>,
 }
 
+/// `signer`: the tenant's key and checkpoint origin, or None when its key file (`key_path`) is
+/// gone, which makes every checkpoint unverifiable.
 pub(crate) fn verify_sqlite(
     conn: &Connection,
-    _dicts: &Dictionaries,
     tenant: &TenantId,
-    signer: &NoteSigner,
+    signer: Option<(&NoteSigner, &str)>,
+    key_path: &std::path::Path,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<VerifyReport, StoreError> {
     // One read transaction: a consistent snapshot even while a server appends.
     conn.execute_batch("BEGIN")?;
-    let result = verify_in_snapshot(conn, tenant, signer, progress);
+    let result = verify_in_snapshot(conn, tenant, signer, key_path, progress);
     let _ = conn.execute_batch("COMMIT");
     result
 }
@@ -144,7 +146,8 @@ pub(crate) fn verify_sqlite(
 fn verify_in_snapshot(
     conn: &Connection,
     tenant: &TenantId,
-    signer: &NoteSigner,
+    signer: Option<(&NoteSigner, &str)>,
+    key_path: &std::path::Path,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport {
@@ -165,8 +168,14 @@ fn verify_in_snapshot(
     report.tree_size = tree_size;
 
     // Checkpoints: signature, origin and size line must all hold.
-    let verifier = NoteVerifier::parse(&signer.verifier_key())
-        .map_err(|e| StoreError::Corrupted(format!("verifier key: {e}")))?;
+    let verifier = match signer {
+        Some((signer, origin)) => Some((
+            NoteVerifier::parse(&signer.verifier_key())
+                .map_err(|e| StoreError::Corrupted(format!("verifier key: {e}")))?,
+            origin,
+        )),
+        None => None,
+    };
     let mut checkpoints: Vec<(u64, Hash)> = Vec::new();
     {
         let mut stmt =
@@ -178,8 +187,19 @@ fn verify_in_snapshot(
             let (size, note) = row?;
             let size = size.max(0) as u64;
             report.checkpoints_checked += 1;
-            match open_checkpoint(&verifier, &note) {
-                Ok(cp) if cp.size == size && cp.origin == signer.name() => {
+            let Some((verifier, origin)) = &verifier else {
+                report.add(
+                    FindingKind::BadSignature,
+                    Some(size),
+                    format!(
+                        "checkpoint of size {size} cannot be checked: the signing key {} is missing",
+                        key_path.display()
+                    ),
+                );
+                continue;
+            };
+            match open_checkpoint(verifier, &note) {
+                Ok(cp) if cp.size == size && cp.origin == *origin => {
                     checkpoints.push((size, cp.root))
                 }
                 Ok(cp) => report.add(

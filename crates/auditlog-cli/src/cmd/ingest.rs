@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use auditlog_core::json::{JsonLimits, Value, parse};
-use auditlog_store::{SqliteStore, Store as _, StoreOptions, prepare_event};
+use auditlog_store::{SqliteStore, Store as _, prepare_event};
 use sha2::{Digest as _, Sha256};
 
 use super::{TenantArg, progress_bar};
@@ -31,7 +31,8 @@ pub struct Args {
     tenant: TenantArg,
 }
 
-pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let data = ctx.data.as_path();
     let (input, total): (Box<dyn Read>, u64) = match args.file.as_deref() {
         None => (Box::new(std::io::stdin()), 0),
         Some(p) if p == Path::new("-") => (Box::new(std::io::stdin()), 0),
@@ -52,7 +53,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
             Box::new(HttpSink::new(url, token))
         }
         None => {
-            let store = SqliteStore::open(data, StoreOptions::default())
+            let store = SqliteStore::open(data, ctx.options())
                 .with_context(|| format!("open data directory {}", data.display()))?;
             Box::new(DirectSink {
                 store,

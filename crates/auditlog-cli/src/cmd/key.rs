@@ -1,7 +1,5 @@
 //! `auditlog key show`: the tenant's verifier key in C2SP signed-note form.
 
-use std::path::Path;
-
 use auditlog_store::Store as _;
 
 use super::{TenantArg, open_shared};
@@ -13,10 +11,10 @@ pub enum Command {
     Show(TenantArg),
 }
 
-pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Show(tenant) => {
-            let store = open_shared(data)?;
+            let store = open_shared(ctx)?;
             super::out(store.verifier_key(&tenant.parse()?)?)?;
             Ok(Outcome::Ok)
         }

@@ -8,7 +8,7 @@ pub mod show;
 pub mod token;
 pub mod verify;
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use auditlog_core::tenant::TenantId;
@@ -28,10 +28,26 @@ impl TenantArg {
     }
 }
 
+/// What every command gets from the global flags.
+pub struct Ctx {
+    pub data: PathBuf,
+    pub key_dir: Option<PathBuf>,
+}
+
+impl Ctx {
+    /// Store settings from the global flags (commands may override more).
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions {
+            key_dir: self.key_dir.clone(),
+            ..StoreOptions::default()
+        }
+    }
+}
+
 /// Open the data directory beside a possibly running server (no lock, no writer).
-pub fn open_shared(data: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open_shared(data, StoreOptions::default())
-        .with_context(|| format!("open data directory {}", data.display()))
+pub fn open_shared(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open_shared(&ctx.data, ctx.options())
+        .with_context(|| format!("open data directory {}", ctx.data.display()))
 }
 
 /// Machine output for `--format json`.

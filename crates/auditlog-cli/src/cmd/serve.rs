@@ -2,7 +2,6 @@
 //! the default tenant, its signing key and an admin token printed once; `--demo` loads
 //! generated sample events into an empty log.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +33,8 @@ pub struct Args {
     max_body_bytes: usize,
 }
 
-pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let data = ctx.data.as_path();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AUDITLOG_LOG")
@@ -45,7 +45,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
     let fresh = !data.join("auditlog.db").exists();
     let options = StoreOptions {
         checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms.max(10)),
-        ..StoreOptions::default()
+        ..ctx.options()
     };
     let store = Arc::new(
         SqliteStore::open(data, options)

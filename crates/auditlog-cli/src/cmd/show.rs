@@ -1,7 +1,5 @@
 //! `auditlog show SEQ`: one event with its diff.
 
-use std::path::Path;
-
 use auditlog_store::Store as _;
 
 use super::{Format, TenantArg, open_shared};
@@ -17,8 +15,8 @@ pub struct Args {
     format: Format,
 }
 
-pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
-    let store = open_shared(data)?;
+pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let store = open_shared(ctx)?;
     let Some(event) = store.event(&args.tenant.parse()?, args.seq)? else {
         eprintln!("event {} not found", args.seq);
         return Ok(Outcome::Found);

@@ -1,9 +1,7 @@
 //! `auditlog token create|list|revoke`: works beside a running server (no directory lock).
 
-use std::path::Path;
-
 use anyhow::Context as _;
-use auditlog_store::{Scopes, SqliteStore, Store as _, StoreOptions};
+use auditlog_store::{Scopes, SqliteStore, Store as _};
 
 use super::TenantArg;
 use crate::Outcome;
@@ -32,7 +30,8 @@ pub enum Command {
     },
 }
 
-pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
+    let data = ctx.data.as_path();
     match command {
         Command::Create {
             tenant,
@@ -42,14 +41,14 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
             let scopes = Scopes::parse(&scopes).map_err(anyhow::Error::msg)?;
             let tenant = tenant.parse()?;
             // Creating the first token may create the data directory.
-            let store = match SqliteStore::open_shared(data, StoreOptions::default()) {
+            let store = match SqliteStore::open_shared(data, ctx.options()) {
                 Ok(store) => store,
                 Err(auditlog_store::StoreError::NotFound(_)) => {
-                    let store = SqliteStore::open(data, StoreOptions::default())
+                    let store = SqliteStore::open(data, ctx.options())
                         .with_context(|| format!("create data directory {}", data.display()))?;
                     store.ensure_tenant(&tenant)?;
                     drop(store);
-                    SqliteStore::open_shared(data, StoreOptions::default())?
+                    SqliteStore::open_shared(data, ctx.options())?
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -58,7 +57,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::List(tenant) => {
-            let store = super::open_shared(data)?;
+            let store = super::open_shared(ctx)?;
             let tokens = store.list_tokens(&tenant.parse()?)?;
             if tokens.is_empty() {
                 eprintln!("no tokens");
@@ -93,7 +92,7 @@ pub fn run(data: &Path, command: Command) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Revoke { tenant, name } => {
-            let store = super::open_shared(data)?;
+            let store = super::open_shared(ctx)?;
             if store.revoke_token(&tenant.parse()?, &name)? {
                 eprintln!("revoked {name}");
                 Ok(Outcome::Ok)

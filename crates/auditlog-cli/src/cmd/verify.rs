@@ -1,7 +1,5 @@
 //! `auditlog verify`: recompute the tenant's log from storage; exit 1 on any finding.
 
-use std::path::Path;
-
 use auditlog_store::Store as _;
 use serde_json::json;
 
@@ -16,8 +14,8 @@ pub struct Args {
     format: Format,
 }
 
-pub fn run(data: &Path, args: Args) -> anyhow::Result<Outcome> {
-    let store = open_shared(data)?;
+pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let store = open_shared(ctx)?;
     let tenant = args.tenant.parse()?;
     let bar = progress_bar(0, "verify");
     let started = std::time::Instant::now();

@@ -163,3 +163,53 @@ fn ingest_over_http_is_retry_safe() {
     let reply = server.client().get("/api/v1/events/501");
     assert_eq!(reply.status, 404, "a rerun must add nothing");
 }
+
+#[test]
+fn a_key_dir_keeps_signing_keys_outside_the_data_directory() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let keys = dir.path().join("keys");
+    let keys_arg = keys.to_str().expect("path");
+    let input = generate(50, 4).join("\n");
+    let out = run_with_input(
+        &data,
+        &["--key-dir", keys_arg, "ingest", "-"],
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(keys.join("default.key").exists());
+    assert!(!data.join("keys/default.key").exists());
+    assert!(
+        run(&data, &["--key-dir", keys_arg, "verify"])
+            .status
+            .success()
+    );
+    // Without the key the checkpoints cannot be checked: that is a finding, and verify never
+    // makes up a new key.
+    let out = run(&data, &["verify", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bad_signature"));
+    assert!(!data.join("keys/default.key").exists());
+}
+
+#[test]
+fn ingesting_the_same_file_into_a_data_directory_twice_adds_nothing() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let input = generate(300, 6).join("\n");
+    for _ in 0..2 {
+        let out = run_with_input(&data, &["ingest", "-", "--batch", "70"], input.as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(run(&data, &["show", "300"]).status.code(), Some(0));
+    assert_eq!(run(&data, &["show", "301"]).status.code(), Some(1));
+    assert!(run(&data, &["verify"]).status.success());
+}
