@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -154,7 +153,11 @@ async fn ingest(
             }
         }
     };
-    let body: Bytes = axum::body::to_bytes(request.into_body(), limit)
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let body = read_body(request.into_body(), limit, declared)
         .await
         .map_err(|_| too_large())?;
     let limits = JsonLimits {
@@ -164,7 +167,11 @@ async fn ingest(
     let max_batch = state.config.max_batch_events;
     let received = now();
     let peer_ip = peer.ip().to_canonical();
-    let parse_all = move || -> Result<Vec<PreparedEvent>, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let store = state.store.clone();
+    let tenant = caller.0.tenant.clone();
+    // Parse, validate and hand over (the store compresses on this thread) in one go.
+    let parse_all = move || -> Result<(), ApiError> {
         let values = parse_batch(&body, ndjson, &limits).map_err(json_error)?;
         if values.len() > max_batch {
             return Err(ApiError::new(
@@ -176,7 +183,7 @@ async fn ingest(
                 ),
             ));
         }
-        values
+        let prepared = values
             .into_iter()
             .enumerate()
             .map(|(index, value)| {
@@ -186,27 +193,22 @@ async fn ingest(
                         .with("field", e.field.clone())
                 })
             })
-            .collect()
+            .collect::<Result<Vec<PreparedEvent>, ApiError>>()?;
+        store.append(
+            &tenant,
+            prepared,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        Ok(())
     };
-    // Small bodies are parsed in place; big ones would stall the async threads.
-    let prepared = if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n <= 64 * 1024)
-    {
+    // Small bodies are handled in place; big ones would stall the async threads.
+    if declared.is_some_and(|n| n <= 64 * 1024) {
         parse_all()?
     } else {
         blocking(parse_all).await?
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.store.append(
-        &caller.0.tenant,
-        prepared,
-        Box::new(move |result| {
-            let _ = tx.send(result);
-        }),
-    );
+    }
     let outcome: AppendOutcome = rx
         .await
         .map_err(|_| ApiError::from(StoreError::Unavailable("writer stopped".into())))??;
@@ -216,6 +218,28 @@ async fn ingest(
         receipts_json(&outcome),
     )
         .into_response())
+}
+
+/// Read a request body of at most `limit` bytes into one buffer sized from its declared length
+/// (growing a buffer chunk by chunk touched fresh memory many times over for large batches).
+async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<Vec<u8>, ()> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ())?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(());
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 /// The receipt body, written by hand: a 10,000-event batch answers with 10,000 receipts.
