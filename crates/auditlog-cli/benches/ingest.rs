@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use auditlog_core::generate::{GenerateOptions, Generator};
 
+/// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
 const CONNECTIONS: usize = 4;
 
@@ -47,8 +48,12 @@ fn main() {
         .map(|_| generator.next().expect("event"))
         .collect();
     let raw_bytes: usize = lines.iter().map(|l| l.len()).sum();
+    let batch: usize = std::env::var("AUDITLOG_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH);
     let bodies: Vec<Vec<u8>> = lines
-        .chunks(BATCH)
+        .chunks(batch)
         .map(|c| c.join("\n").into_bytes())
         .collect();
 
@@ -159,7 +164,7 @@ fn main() {
     let report = format!(
         "| measure ({n_events} events, raw avg {raw:.0} B) | auditlog | plain SQLite table | ratio |\n\
          |---|---|---|---|\n\
-         | ingest, events/s (HTTP batch API, durable) | {ingest_rate:.0} | {base_rate:.0} (direct inserts) | {r1:.2}× |\n\
+         | ingest, events/s (HTTP batch API, {batch} per request, durable) | {ingest_rate:.0} | {base_rate:.0} (direct inserts) | {r1:.2}× |\n\
          | single POST p50 / p99 at 1,000 req/s, right after the burst | {p50b:.2} ms / {p99b:.2} ms | – | – |\n\
          | single POST p50 / p99 at 1,000 req/s, settled | {p50:.2} ms / {p99:.2} ms | – | – |\n\
          | verify, events/s | {verify_rate:.0} | – | – |\n\
