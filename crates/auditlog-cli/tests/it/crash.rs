@@ -5,10 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Client, Server, generate, run, tempdir};
-
-/// What a client was told: (id, seq, leaf_hash).
-type Ack = (String, u64, String);
+use crate::support::{Ack, Client, Server, assert_acknowledged_present, generate, run, tempdir};
 
 /// A tiny deterministic PRNG so a failing round can be replayed from its printed seed.
 fn splitmix(state: &mut u64) -> u64 {
@@ -85,24 +82,7 @@ fn acknowledged_events_survive_kill_9_at_random_moments() {
         // Restart and check every acknowledged event, from every round so far.
         let server = Server::start(&data);
         let client = server.client();
-        for (id, seq, leaf) in &acked {
-            let reply = client.get(&format!("/api/v1/events/{seq}"));
-            assert_eq!(
-                reply.status, 200,
-                "round {round}: acknowledged event {seq} ({id}) is gone"
-            );
-            let event = reply.json();
-            assert_eq!(
-                event["id"].as_str(),
-                Some(id.as_str()),
-                "round {round}: seq {seq} holds another event"
-            );
-            assert_eq!(
-                event["leaf_hash"].as_str(),
-                Some(leaf.as_str()),
-                "round {round}: seq {seq} changed"
-            );
-        }
+        assert_acknowledged_present(&client, &acked, &format!("round {round}"));
         let verify = run(&data, &["verify"]);
         assert!(
             verify.status.success(),

@@ -301,3 +301,28 @@ pub fn tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("tempdir")
 }
+
+/// What a client was told for one event: (id, seq, leaf_hash).
+pub type Ack = (String, u64, String);
+
+/// Every acknowledged event is stored as acknowledged: same id at its seq, same leaf hash.
+pub fn assert_acknowledged_present(client: &Client, acked: &[Ack], when: &str) {
+    for (id, seq, leaf) in acked {
+        let reply = client.get(&format!("/api/v1/events/{seq}"));
+        assert_eq!(
+            reply.status, 200,
+            "{when}: acknowledged event {seq} ({id}) is gone"
+        );
+        let event = reply.json();
+        assert_eq!(
+            event["id"].as_str(),
+            Some(id.as_str()),
+            "{when}: seq {seq} holds another event"
+        );
+        assert_eq!(
+            event["leaf_hash"].as_str(),
+            Some(leaf.as_str()),
+            "{when}: seq {seq} changed"
+        );
+    }
+}

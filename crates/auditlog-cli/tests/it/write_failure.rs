@@ -13,7 +13,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Client, Reply, Server, bin, create_token, generate, run, tempdir};
+use crate::support::{
+    Ack, Client, Reply, Server, assert_acknowledged_present, bin, create_token, generate, run,
+    tempdir,
+};
 
 /// The server's file-size limit, in the 1024-byte blocks of bash's `ulimit -f`: 4 MiB, which a
 /// few thousand events fill, in the WAL or in the database file the WAL is copied into.
@@ -22,9 +25,6 @@ const EVENTS_PER_BATCH: usize = 200;
 /// Far more than fit in the database and its WAL at 4 MiB each (3400 to 6200 events did when
 /// this was written): if no write failed by then, the limit did not apply.
 const MAX_EVENTS: u64 = 60_000;
-
-/// What a client was told: (id, seq, leaf_hash).
-type Ack = (String, u64, String);
 
 /// `auditlog serve` under `ulimit -f`, started through bash so the limit and the ignored
 /// SIGXFSZ are inherited by the server (bash `exec`s it: the child is the server itself).
@@ -225,21 +225,7 @@ fn a_failed_write_stops_ingest_with_503_and_loses_nothing_acknowledged() {
     // Restart without the limit: every acknowledged event is there as acknowledged.
     let restarted = Server::start(&data);
     let client = restarted.client();
-    for (id, seq, leaf) in &acked {
-        let reply = client.get(&format!("/api/v1/events/{seq}"));
-        assert_eq!(reply.status, 200, "acknowledged event {seq} ({id}) is gone");
-        let event = reply.json();
-        assert_eq!(
-            event["id"].as_str(),
-            Some(id.as_str()),
-            "seq {seq} holds another event"
-        );
-        assert_eq!(
-            event["leaf_hash"].as_str(),
-            Some(leaf.as_str()),
-            "seq {seq} changed"
-        );
-    }
+    assert_acknowledged_present(&client, &acked, "after the failed write");
     let verify = run(&data, &["verify"]);
     assert!(
         verify.status.success(),
