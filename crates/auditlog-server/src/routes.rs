@@ -122,7 +122,13 @@ async fn ingest(
         .and_then(|v| v.parse::<u64>().ok())
         && length > limit as u64
     {
-        return Err(too_large());
+        // The body is not read, so the connection cannot carry another request: say so.
+        let mut response = too_large().into_response();
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return Ok(response);
     }
     let ndjson = match headers
         .get(header::CONTENT_TYPE)

@@ -187,3 +187,26 @@ fn a_clean_stop_signs_the_newest_events_and_secrets_never_reach_the_log() {
         checkpoint.text
     );
 }
+
+#[test]
+fn a_body_declared_too_large_is_refused_unread_and_the_connection_is_closed() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"));
+    let mut stream = std::net::TcpStream::connect(&server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let request = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n",
+        server.token
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
+}
