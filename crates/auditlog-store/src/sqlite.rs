@@ -72,8 +72,13 @@ struct Shared {
     options: StoreOptions,
     readers: Mutex<Vec<Connection>>,
     dicts: Dictionaries,
-    /// Set when a commit failed: writes stay stopped until restart (no fsync retry).
+    /// Set when a commit or fsync failed: writes stay stopped until restart (no fsync retry).
     poisoned: Mutex<Option<String>>,
+    /// Per tenant, the newest checkpoint known to be on disk. Checkpoints are committed before
+    /// their fsync; serving one that a power loss could still take away would let the log sign
+    /// a different tree of the same size after restart. Tenants absent here have nothing
+    /// unsynced (the writer syncs the WAL at start).
+    durable_checkpoint: Mutex<HashMap<TenantId, u64>>,
 }
 
 /// The SQLite store. `open` takes the directory lock and starts the writer; `open_shared`
@@ -143,6 +148,10 @@ impl SqliteStore {
         }
         let store = Self::open_inner(dir, options, Some(lock))?;
         let conn = open_connection(&store.shared.dir)?;
+        // The writer's commits write the WAL without waiting for the disk; the syncer thread
+        // fsyncs it and only then are the requests answered (see `Syncer`). NORMAL in WAL mode
+        // still syncs the WAL before every checkpoint copies it into the database.
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
         let shared = store.shared.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -183,6 +192,7 @@ impl SqliteStore {
             readers: Mutex::new(vec![conn]),
             dicts: Dictionaries::default(),
             poisoned: Mutex::new(None),
+            durable_checkpoint: Mutex::new(HashMap::new()),
         });
         Ok(SqliteStore {
             shared,
@@ -590,10 +600,18 @@ impl Store for SqliteStore {
             let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
                 return Ok(None);
             };
+            let durable = self
+                .shared
+                .durable_checkpoint
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(tenant)
+                .copied()
+                .unwrap_or(i64::MAX as u64);
             Ok(conn
                 .query_row(
-                    "SELECT size, signed_at, note FROM checkpoints WHERE tenant = ?1 ORDER BY size DESC LIMIT 1",
-                    params![tenant_id],
+                    "SELECT size, signed_at, note FROM checkpoints WHERE tenant = ?1 AND size <= ?2 ORDER BY size DESC LIMIT 1",
+                    params![tenant_id, durable.min(i64::MAX as u64) as i64],
                     |row| {
                         Ok(StoredCheckpoint {
                             size: row.get::<_, i64>(0)? as u64,
@@ -873,6 +891,92 @@ struct Writer {
     trained_rx: Receiver<(TenantId, Option<Vec<u8>>)>,
     canonical: Vec<u8>,
     stats: WriterStats,
+    /// Committed groups go here to be fsynced and answered.
+    syncer: Option<(Sender<SyncJob>, JoinHandle<()>)>,
+    /// Checkpoints signed in the group being committed.
+    signed_in_group: Vec<(TenantId, u64)>,
+}
+
+/// A committed group waiting for its fsync before it is answered.
+struct SyncJob {
+    replies: Vec<(AppendDone, Result<AppendOutcome, StoreError>)>,
+    sign_waiters: Vec<mpsc::SyncSender<Result<(), StoreError>>>,
+    checkpoints: Vec<(TenantId, u64)>,
+}
+
+/// The syncer: fsync the WAL once for every batch of committed groups, then answer them. The
+/// writer goes on committing the next group meanwhile, so the disk's latency is no longer on
+/// its path. A group is answered only after an fsync that started after its commit wrote its
+/// frames: the same guarantee as `synchronous=FULL`. An fsync error stops all writes.
+fn run_syncer(shared: Arc<Shared>, jobs: Receiver<SyncJob>) {
+    let wal_path = shared.dir.join(format!("{DB_FILE}-wal"));
+    let mut wal: Option<(File, u64)> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = jobs.try_recv() {
+            batch.push(more);
+        }
+        match sync_wal(&shared.dir, &wal_path, &mut wal) {
+            Ok(()) => {
+                let mut durable = shared
+                    .durable_checkpoint
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                for job in &batch {
+                    for (tenant, size) in &job.checkpoints {
+                        let entry = durable.entry(tenant.clone()).or_insert(0);
+                        *entry = (*entry).max(*size);
+                    }
+                }
+                drop(durable);
+                for job in batch {
+                    for (done, outcome) in job.replies {
+                        done(outcome);
+                    }
+                    for waiter in job.sign_waiters {
+                        let _ = waiter.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                let problem = format!("fsync of the WAL failed ({e}); writes are stopped until restart");
+                tracing::error!("{problem}");
+                shared
+                    .poisoned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(|| problem.clone());
+                for job in batch {
+                    for (done, _) in job.replies {
+                        done(Err(StoreError::Unavailable(problem.clone())));
+                    }
+                    for waiter in job.sign_waiters {
+                        let _ = waiter.send(Err(StoreError::Unavailable(problem.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// fsync the WAL file (opened again if SQLite replaced it), and the directory when the file is
+/// new to us, so its name survives too.
+fn sync_wal(dir: &Path, path: &Path, cache: &mut Option<(File, u64)>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let inode = match fs::metadata(path) {
+        Ok(meta) => meta.ino(),
+        // Nothing has been written in WAL mode yet (an empty group at start).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cache.is_none() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if cache.as_ref().map(|(_, known)| *known) != Some(inode) {
+        *cache = Some((File::open(path)?, inode));
+        File::open(dir)?.sync_all()?;
+    }
+    match cache {
+        Some((file, _)) => file.sync_data(),
+        None => Ok(()),
+    }
 }
 
 /// Where the writer's time goes, logged at debug level when it stops.
@@ -893,6 +997,14 @@ enum Plan {
 impl Writer {
     fn new(shared: Arc<Shared>, conn: Connection) -> Writer {
         let (trained_tx, trained_rx) = mpsc::channel();
+        let (sync_tx, sync_rx) = mpsc::channel();
+        let syncer_shared = shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("auditlog-sync".into())
+            .spawn(move || run_syncer(syncer_shared, sync_rx))
+            .map(|handle| (sync_tx, handle))
+            .map_err(|e| tracing::error!("no syncer thread: {e}"))
+            .ok();
         Writer {
             shared,
             conn: std::rc::Rc::new(conn),
@@ -902,6 +1014,8 @@ impl Writer {
             trained_rx,
             canonical: Vec::with_capacity(4096),
             stats: WriterStats::default(),
+            syncer,
+            signed_in_group: Vec::new(),
         }
     }
 
@@ -911,6 +1025,8 @@ impl Writer {
         if let Err(e) = self.load_all_tenants() {
             tracing::error!("loading tenants failed: {e}");
         }
+        // What a crash left committed but perhaps unsynced is made durable before anything new.
+        self.hand_to_syncer(Vec::new(), Vec::new());
         loop {
             let received = match self.next_sign_due() {
                 Some(wait) => rx.recv_timeout(wait),
@@ -929,6 +1045,10 @@ impl Writer {
                         tracing::error!("signing the last checkpoints failed: {e}");
                     }
                     tracing::debug!(stats = ?self.stats, "writer stopped");
+                    if let Some((sender, handle)) = self.syncer.take() {
+                        drop(sender);
+                        let _ = handle.join();
+                    }
                     return;
                 }
             };
@@ -1007,16 +1127,12 @@ impl Writer {
         let result = self.commit_group_inner(appends, sign_all, &mut replies);
         match result {
             Ok(()) => {
-                for (done, outcome) in replies {
-                    done(outcome);
-                }
-                for waiter in sign_waiters {
-                    let _ = waiter.send(Ok(()));
-                }
+                self.hand_to_syncer(replies, sign_waiters);
                 self.start_training();
                 Ok(())
             }
             Err(e) => {
+                self.signed_in_group.clear();
                 let problem = format!("a commit failed ({e}); writes are stopped until restart");
                 self.poison(problem.clone());
                 for (done, _) in replies {
@@ -1027,6 +1143,27 @@ impl Writer {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Answer a committed group once it is on disk.
+    fn hand_to_syncer(
+        &mut self,
+        replies: Vec<(AppendDone, Result<AppendOutcome, StoreError>)>,
+        sign_waiters: Vec<mpsc::SyncSender<Result<(), StoreError>>>,
+    ) {
+        let job = SyncJob {
+            replies,
+            sign_waiters,
+            checkpoints: std::mem::take(&mut self.signed_in_group),
+        };
+        match &self.syncer {
+            Some((sender, _)) => {
+                if let Err(mpsc::SendError(job)) = sender.send(job) {
+                    fail_job(job, "the syncer stopped");
+                }
+            }
+            None => fail_job(job, "no syncer thread"),
         }
     }
 
@@ -1320,6 +1457,7 @@ impl Writer {
                 )?;
                 state.signed_size = state.size;
                 state.signed_at = Some(Instant::now());
+                self.signed_in_group.push((state.name.clone(), state.size));
             }
         }
         Ok(())
@@ -1361,6 +1499,15 @@ impl Writer {
                 .set_current(&tenant, dict_id, Arc::new(dict));
         }
         Ok(())
+    }
+}
+
+fn fail_job(job: SyncJob, why: &str) {
+    for (done, _) in job.replies {
+        done(Err(StoreError::Unavailable(why.to_owned())));
+    }
+    for waiter in job.sign_waiters {
+        let _ = waiter.send(Err(StoreError::Unavailable(why.to_owned())));
     }
 }
 
