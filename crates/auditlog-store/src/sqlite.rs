@@ -939,7 +939,8 @@ fn run_syncer(shared: Arc<Shared>, jobs: Receiver<SyncJob>) {
                 }
             }
             Err(e) => {
-                let problem = format!("fsync of the WAL failed ({e}); writes are stopped until restart");
+                let problem =
+                    format!("fsync of the WAL failed ({e}); writes are stopped until restart");
                 tracing::error!("{problem}");
                 shared
                     .poisoned
