@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 
 use auditlog_core::diff::diff;
-use auditlog_core::event::Timestamp;
 use auditlog_core::json::{JsonLimits, Value, parse, parse_batch};
 use auditlog_store::{AppendOutcome, PreparedEvent, Scope, StoreError, prepare_event};
 
@@ -84,13 +83,6 @@ fn b64(hash: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(hash)
 }
 
-fn now() -> Timestamp {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_unix_nanos((since.as_micros() as i64) * 1000)
-}
-
 /// Run blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -116,12 +108,11 @@ async fn ingest(
             format!("request body is larger than {limit} bytes"),
         )
     };
-    if let Some(length) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && length > limit as u64
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
         // The body is not read, so the connection cannot carry another request: say so.
         let mut response = too_large().into_response();
         response.headers_mut().insert(
@@ -159,10 +150,8 @@ async fn ingest(
             }
         }
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    // Within the limit here, so it fits a usize.
+    let declared = declared.map(|length| length as usize);
     let body = read_body(request.into_body(), limit, declared)
         .await
         .map_err(|_| too_large())?;
@@ -171,7 +160,7 @@ async fn ingest(
         max_event_bytes: state.config.max_event_bytes,
     };
     let max_batch = state.config.max_batch_events;
-    let received = now();
+    let received = auditlog_store::now();
     let peer_ip = peer.ip().to_canonical();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let store = state.store.clone();

@@ -17,7 +17,7 @@ pub mod verify;
 
 pub use error::StoreError;
 pub use prepare::{PreparedEvent, prepare_event};
-pub use sqlite::{SqliteStore, StoreOptions};
+pub use sqlite::{SqliteStore, StoreOptions, now};
 pub use tokens::{Principal, Scope, Scopes, TokenInfo};
 pub use verify::{Finding, FindingKind, VerifyReport};
 

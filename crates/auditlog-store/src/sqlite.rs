@@ -106,7 +106,10 @@ struct SealedEvent {
     blob: Vec<u8>,
 }
 
-fn now_timestamp() -> Timestamp {
+/// The wall clock as the store records it: the one place auditlog reads it for events (the
+/// default `time`, `received_at`, checkpoint times). Microseconds are enough for ordering and
+/// keep the canonical form short.
+pub fn now() -> Timestamp {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
@@ -240,36 +243,12 @@ impl SqliteStore {
     fn tenant_id(conn: &Connection, tenant: &TenantId) -> Result<Option<i64>, StoreError> {
         Ok(Self::tenant_row(conn, tenant)?.map(|(id, _)| id))
     }
-
-    /// The signer of a tenant's checkpoints, creating its key on first use.
-    pub fn signer(&self, tenant: &TenantId) -> Result<NoteSigner, StoreError> {
-        load_or_create_signer(&self.shared, tenant)
-    }
-
-    /// Bytes the data directory takes on disk (database, WAL, keys).
-    pub fn disk_bytes(&self) -> u64 {
-        dir_size(&self.shared.dir)
-    }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 fn with_conn<T>(
@@ -1183,7 +1162,7 @@ impl Writer {
         (|| {
             let tx = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
             self.install_trained(&tx)?;
-            let now = now_timestamp();
+            let now = now();
             for (tenant, events, done) in appends {
                 match self.apply(&tx, &tenant, &events, now) {
                     Ok(outcome) => replies.push((done, Ok(outcome))),
@@ -1424,7 +1403,7 @@ impl Writer {
         sign_all: bool,
     ) -> Result<(), StoreError> {
         let interval = self.shared.options.checkpoint_interval;
-        let signed_at = now_timestamp();
+        let signed_at = now();
         let mut put_tile = tx.prepare_cached(
             "INSERT OR REPLACE INTO tiles (tenant, level, idx, data) VALUES (?1, ?2, ?3, ?4)",
         )?;

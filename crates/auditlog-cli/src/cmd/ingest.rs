@@ -132,10 +132,7 @@ struct DirectSink {
 
 impl Sink for DirectSink {
     fn send(&mut self, batch: Vec<(usize, Value)>) -> anyhow::Result<()> {
-        let now = {
-            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-            auditlog_core::event::Timestamp::from_unix_nanos(since.as_micros() as i64 * 1000)
-        };
+        let now = auditlog_store::now();
         // Events read from a file have no peer: `ip` is required of them.
         let unspecified = std::net::IpAddr::from([0, 0, 0, 0]);
         let mut prepared = Vec::with_capacity(batch.len());

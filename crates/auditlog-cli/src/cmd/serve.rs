@@ -112,9 +112,8 @@ async fn shutdown_signal() {
 
 /// Sample events ending about now, so a newcomer sees a recent, living trail.
 fn load_demo(store: &dyn Store, tenant: &TenantId, count: u64) -> anyhow::Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
+    let received = auditlog_store::now();
+    let now = received.unix_nanos() / 1_000_000_000;
     // Gaps are random, so the span varies: start early enough that no event lands in the future.
     let mean_gap_ms = 10_000;
     let span_secs = count as i64 * mean_gap_ms as i64 / 1000;
@@ -123,7 +122,6 @@ fn load_demo(store: &dyn Store, tenant: &TenantId, count: u64) -> anyhow::Result
         start_unix_secs: now - span_secs - span_secs / 3 - 3600,
         mean_gap_ms,
     });
-    let received = auditlog_core::event::Timestamp::from_unix_nanos(now * 1_000_000_000);
     let peer = std::net::IpAddr::from([127, 0, 0, 1]);
     let mut batch = Vec::with_capacity(1000);
     let mut line = String::new();

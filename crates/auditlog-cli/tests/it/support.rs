@@ -118,21 +118,8 @@ impl Server {
             .stderr(log_file)
             .spawn()
             .expect("spawn server");
-        let started = Instant::now();
-        let addr = loop {
-            let mut text = String::new();
-            if let Ok(mut f) = std::fs::File::open(&log) {
-                let _ = f.read_to_string(&mut text);
-            }
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().expect("addr").to_owned();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let mut child = child;
+        let addr = wait_for_listen(&log, &mut child);
         Server {
             child: Some(child),
             addr,
@@ -292,6 +279,30 @@ impl Client {
 
     pub fn get(&self, path: &str) -> Reply {
         self.try_get(path).expect("GET")
+    }
+}
+
+/// The address a server started with `--listen 127.0.0.1:0` prints to its log (`log`), once it
+/// listens; fails the test if it exits or takes more than 30 s.
+pub fn wait_for_listen(log: &Path, child: &mut Child) -> String {
+    let started = Instant::now();
+    loop {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(log) {
+            let _ = f.read_to_string(&mut text);
+        }
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            return rest.split_whitespace().next().expect("addr").to_owned();
+        }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "server exited before listening: {text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

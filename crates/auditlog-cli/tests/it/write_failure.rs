@@ -11,11 +11,11 @@
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{
     Ack, Client, Reply, Server, assert_acknowledged_present, bin, create_token, generate, run,
-    tempdir,
+    tempdir, wait_for_listen,
 };
 
 /// The server's file-size limit, in the 1024-byte blocks of bash's `ulimit -f`: 4 MiB, which a
@@ -57,22 +57,7 @@ impl LimitedServer {
             addr: String::new(),
             log,
         };
-        let started = Instant::now();
-        server.addr = loop {
-            let text = server.log_text();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().expect("addr").to_owned();
-            }
-            assert!(
-                server.child.try_wait().expect("try_wait").is_none(),
-                "the limited server exited before listening: {text}"
-            );
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the limited server did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        server.addr = wait_for_listen(&server.log, &mut server.child);
         server
     }
 
