@@ -43,7 +43,7 @@ pub enum Text {
     Word(String),
     /// `word*` (the `*` is not part of the string): starts-with, case-insensitive.
     Prefix(String),
-    /// `"a phrase"`: substring of `message`, equality elsewhere.
+    /// `"a phrase"`: consecutive words of `message`, equality elsewhere.
     Phrase(String),
 }
 

@@ -46,7 +46,7 @@ struct Needle {
 
 impl Needle {
     fn equals_or_starts(&self, haystack: &str) -> bool {
-        let haystack = haystack.to_lowercase();
+        let haystack = fold(haystack);
         if self.prefix {
             haystack.starts_with(&self.lower)
         } else {
@@ -61,7 +61,7 @@ fn term_matches(text: &Text, event: &Json) -> bool {
         Text::Prefix(prefix) => (prefix, true),
     };
     let needle = Needle {
-        lower: needle_text.to_lowercase(),
+        lower: fold(needle_text),
         prefix,
     };
     let column_hit = TERM_COLUMNS.iter().any(|column| {
@@ -89,17 +89,25 @@ fn message_matches(text: &Text, event: &Json) -> bool {
         return false;
     };
     match text {
-        Text::Word(word) => contains_words(message, word, false),
+        Text::Word(word) | Text::Phrase(word) => contains_words(message, word, false),
         Text::Prefix(prefix) => contains_words(message, prefix, true),
-        Text::Phrase(phrase) => message.to_lowercase().contains(&phrase.to_lowercase()),
     }
 }
 
-/// The lowercased alphanumeric runs of `text` (the word tokenizer of `message`).
-fn words(text: &str) -> Vec<String> {
+/// The case folding of every text comparison: each character lowercased on its own
+/// (`char::to_lowercase`), so a search index can fold term by term and agree exactly.
+pub fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// The folded alphanumeric runs of `text`: the word tokenizer of `message`.
+pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(fold)
         .collect()
 }
 
@@ -140,7 +148,7 @@ fn field_matches(field: &Field, value: &Value, event: &Json, now: Timestamp) -> 
                 Value::Cidr(network, prefix_len) => ip_text
                     .parse::<IpAddr>()
                     .is_ok_and(|addr| in_network(addr, *network, *prefix_len)),
-                Value::Prefix(prefix) => ip_text.to_lowercase().starts_with(&prefix.to_lowercase()),
+                Value::Prefix(prefix) => fold(ip_text).starts_with(&fold(prefix)),
                 _ => false,
             }
         }
@@ -177,10 +185,10 @@ fn field_matches(field: &Field, value: &Value, event: &Json, now: Timestamp) -> 
 fn scalar_matches(scalar: &Json, value: &Value, now: Timestamp) -> bool {
     match value {
         Value::Word(word) | Value::Phrase(word) => {
-            scalar_text(scalar).is_some_and(|text| text.to_lowercase() == word.to_lowercase())
+            scalar_text(scalar).is_some_and(|text| fold(&text) == fold(word))
         }
         Value::Prefix(prefix) => scalar_text(scalar)
-            .is_some_and(|text| text.to_lowercase().starts_with(&prefix.to_lowercase())),
+            .is_some_and(|text| fold(&text).starts_with(&fold(prefix))),
         Value::Exact(bound) => compare(scalar, *bound, now).is_some_and(|order| order.is_eq()),
         Value::Compare(op, bound) => compare(scalar, *bound, now).is_some_and(|order| match op {
             Op::Gt => order.is_gt(),
@@ -202,7 +210,7 @@ fn scalar_matches(scalar: &Json, value: &Value, now: Timestamp) -> bool {
 /// The text a scalar is compared by: strings as they are, numbers in their RFC 8785 form
 /// (so `4711` and `"4711"` both match the word 4711), booleans and null as `true`, `false`,
 /// `null`.
-fn scalar_text(scalar: &Json) -> Option<String> {
+pub fn scalar_text(scalar: &Json) -> Option<String> {
     match scalar {
         Json::String(text) => Some(text.clone()),
         Json::Number(number) => Some(number.to_string()),
@@ -232,7 +240,7 @@ fn compare(scalar: &Json, bound: Bound, now: Timestamp) -> Option<std::cmp::Orde
     }
 }
 
-fn in_network(addr: IpAddr, network: IpAddr, prefix_len: u8) -> bool {
+pub fn in_network(addr: IpAddr, network: IpAddr, prefix_len: u8) -> bool {
     match (addr, network) {
         (IpAddr::V4(addr), IpAddr::V4(network)) => {
             let mask = u32::MAX
@@ -250,7 +258,10 @@ fn in_network(addr: IpAddr, network: IpAddr, prefix_len: u8) -> bool {
         (IpAddr::V6(addr), IpAddr::V4(_)) => addr
             .to_ipv4_mapped()
             .is_some_and(|mapped| in_network(IpAddr::V4(mapped), network, prefix_len)),
-        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+        // And an IPv4 address is its mapped IPv6 address in IPv6 networks (`::ffff:0:0/96`).
+        (IpAddr::V4(addr), IpAddr::V6(_)) => {
+            in_network(IpAddr::V6(addr.to_ipv6_mapped()), network, prefix_len)
+        }
     }
 }
 

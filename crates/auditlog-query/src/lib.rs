@@ -54,7 +54,7 @@
 //!     one range must be of one kind;
 //!   - the other columns take words, prefixes and phrases only.
 //! - **Limits**: at most [`MAX_INPUT_BYTES`] bytes, [`MAX_CLAUSES`] clauses, [`MAX_VALUES`]
-//!   values per field. The parser does not recurse.
+//!   values per field, [`MAX_TEXT_BYTES`] bytes per word, phrase or data path. The parser does not recurse.
 //!
 //! Errors are a [`QueryError`] with a character offset; [`QueryError::caret`] renders it.
 //!
@@ -69,7 +69,8 @@
 //! # Matching ([`matches()`])
 //!
 //! The event is the stored canonical event object. All text comparisons are case-insensitive
-//! (both sides lowercased with Unicode rules); the AST keeps the text as typed.
+//! (both sides lowercased character by character with Unicode rules, [`fold`]); the AST keeps
+//! the text as typed.
 //!
 //! - Clauses are ANDed, the values of one field ORed, `-` negates a clause. An empty query
 //!   matches every event. A clause on an absent column or key does not match (and so its
@@ -78,10 +79,11 @@
 //!   whole value; a prefix starts it.
 //! - `message` is tokenized into words (runs of alphanumeric characters). A word matches when
 //!   its own words appear consecutively (`message:credit_limit` finds "set credit limit"); a
-//!   prefix likewise, with the last word a prefix; a phrase is a substring. A word without
-//!   any alphanumeric character matches no message.
+//!   prefix likewise, with the last word a prefix; a phrase likewise (`"credit limit"` finds
+//!   "Raised credit-limit" but not "credit limited": whole words, in order, as a word index
+//!   answers it). A word without any alphanumeric character matches no message.
 //! - `ip`: the event's address is in the network (an IPv4-mapped IPv6 address counts as its
-//!   IPv4 address); a prefix compares text.
+//!   IPv4 address, and an IPv4 address as its mapped IPv6 address); a prefix compares text.
 //! - `time`, `received_at`: compared as instants; relative bounds resolve against `now`.
 //!   `seq` and numeric data values compare numerically. Ranges include both ends.
 //! - **Data keys** look in `before`, `after` and `context`, or in the named side only. A path
@@ -106,7 +108,7 @@ mod eval;
 mod parse;
 
 pub use ast::{Bound, Clause, ClauseKind, Column, Field, Op, Query, Side, Text, TimeBound, Value};
-pub use eval::matches;
+pub use eval::{fold, in_network, matches, scalar_text, words};
 pub use parse::{
-    MAX_CLAUSES, MAX_INPUT_BYTES, MAX_VALUES, QueryError, is_data_key, is_field_name, parse,
+    MAX_CLAUSES, MAX_INPUT_BYTES, MAX_TEXT_BYTES, MAX_VALUES, QueryError, is_data_key, is_field_name, parse,
 };

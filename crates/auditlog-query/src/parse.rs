@@ -20,6 +20,10 @@ pub const MAX_INPUT_BYTES: usize = 4096;
 pub const MAX_CLAUSES: usize = 64;
 /// The most values in one field clause.
 pub const MAX_VALUES: usize = 64;
+/// Most bytes in one word, prefix or phrase, and in one data path (`after.routing.strategy`).
+/// A search index keeps the first bytes of long data values only; needles this short are
+/// always answered exactly.
+pub const MAX_TEXT_BYTES: usize = 256;
 
 /// The units of relative times, largest first, with their length in seconds.
 pub(crate) const RELATIVE_UNITS: [(char, i64); 5] = [
@@ -240,6 +244,13 @@ impl Parser {
     }
 
     fn clause(&mut self) -> Result<Clause, QueryError> {
+        let start = self.pos;
+        let clause = self.clause_unchecked()?;
+        check_sizes(&clause.kind, start)?;
+        Ok(clause)
+    }
+
+    fn clause_unchecked(&mut self) -> Result<Clause, QueryError> {
         let mut negated = false;
         if self.peek() == Some('-') {
             negated = true;
@@ -506,6 +517,39 @@ impl Parser {
             Kind::Time | Kind::Seq => Ok(Value::Exact(parse_bound(kind, field, &text, start)?)),
         }
     }
+}
+
+/// Words, prefixes, phrases and data paths of at most [`MAX_TEXT_BYTES`].
+fn check_sizes(kind: &ClauseKind, start: usize) -> Result<(), QueryError> {
+    let too_long = |what: &str, len: usize| {
+        QueryError::new(
+            start,
+            format!("{what} is {len} bytes, longer than {MAX_TEXT_BYTES}"),
+        )
+    };
+    match kind {
+        ClauseKind::Term(Text::Word(text) | Text::Prefix(text) | Text::Phrase(text)) => {
+            if text.len() > MAX_TEXT_BYTES {
+                return Err(too_long("a term", text.len()));
+            }
+        }
+        ClauseKind::Field { field, values } => {
+            if let Field::Data { path, .. } = field {
+                let len = path.iter().map(|key| key.len() + 1).sum::<usize>();
+                if len > MAX_TEXT_BYTES + 1 {
+                    return Err(too_long("a data path", len - 1));
+                }
+            }
+            for value in values {
+                if let Value::Word(text) | Value::Prefix(text) | Value::Phrase(text) = value
+                    && text.len() > MAX_TEXT_BYTES
+                {
+                    return Err(too_long("a value", text.len()));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `lo..hi` with the first unescaped `..` at `dots`.

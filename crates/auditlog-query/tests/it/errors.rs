@@ -216,13 +216,35 @@ fn the_caret_shows_a_window_of_long_input() {
 
 #[test]
 fn input_longer_than_the_limit_is_refused_at_the_limit() {
-    assert!(parse(&"a".repeat(MAX_INPUT_BYTES)).is_ok());
+    assert!(parse(&vec!["a".repeat(200); 21].join(" ")[..MAX_INPUT_BYTES]).is_ok());
     assert_error(&"a".repeat(MAX_INPUT_BYTES + 1), 4096, "longer than 4096");
     // Two bytes per character: the position is a character offset.
     assert_error(
         &"é".repeat(MAX_INPUT_BYTES / 2 + 1),
         2048,
         "longer than 4096",
+    );
+}
+
+#[test]
+fn words_phrases_and_data_paths_longer_than_256_bytes_are_refused_at_their_clause() {
+    assert!(parse(&"a".repeat(256)).is_ok());
+    assert_error(&format!("x {}", "a".repeat(257)), 2, "a term is 257 bytes");
+    assert_error(
+        &format!("user:{}*", "é".repeat(129)),
+        0,
+        "a value is 258 bytes",
+    );
+    assert_error(
+        &format!("x \"{}\"", "a".repeat(300)),
+        2,
+        "longer than 256",
+    );
+    assert!(parse(&format!("{}:1", "k".repeat(256))).is_ok());
+    assert_error(
+        &format!("after.a.{}:1", "k".repeat(256)),
+        0,
+        "a data path is 258 bytes",
     );
 }
 

@@ -109,7 +109,7 @@ fn a_prefix_term_starts_any_column_message_word_or_value() {
 }
 
 #[test]
-fn a_phrase_term_is_a_substring_of_the_message() {
+fn a_phrase_term_is_consecutive_words_of_the_message() {
     assert_eq!(hits("\"credit limit\""), vec![1]);
     assert_eq!(hits("\"limit credit\""), Vec::<i64>::new());
 }
@@ -144,12 +144,13 @@ fn an_absent_column_does_not_match_and_its_negation_does() {
 }
 
 #[test]
-fn message_words_are_whole_words_and_phrases_are_substrings() {
+fn message_words_and_phrases_are_whole_consecutive_words() {
     assert_eq!(hits("message:credit"), vec![1]);
     assert_eq!(hits("message:cred"), Vec::<i64>::new());
     assert_eq!(hits("message:cred*"), vec![1]);
     assert_eq!(hits("message:credit_limit"), vec![1]);
-    assert_eq!(hits("message:\"limit of cust\""), vec![1]);
+    assert_eq!(hits("message:\"limit of customer\""), vec![1]);
+    assert_eq!(hits("message:\"limit of cust\""), Vec::<i64>::new());
     assert_eq!(hits("message:--"), Vec::<i64>::new());
 }
 
@@ -170,6 +171,9 @@ fn an_ipv4_mapped_address_is_in_its_ipv4_network() {
     let event = json(r#"{"ip":"::ffff:10.9.8.7","seq":9}"#);
     assert!(matches(&query("ip:10.0.0.0/8"), &event, now()));
     assert!(!matches(&query("ip:11.0.0.0/8"), &event, now()));
+    let event = json(r#"{"ip":"10.9.8.7","seq":9}"#);
+    assert!(matches(&query("ip:::ffff:10.0.0.0/104"), &event, now()));
+    assert!(!matches(&query("ip:2001:db8::/32"), &event, now()));
 }
 
 #[test]
