@@ -187,8 +187,9 @@ fn scalar_matches(scalar: &Json, value: &Value, now: Timestamp) -> bool {
         Value::Word(word) | Value::Phrase(word) => {
             scalar_text(scalar).is_some_and(|text| fold(&text) == fold(word))
         }
-        Value::Prefix(prefix) => scalar_text(scalar)
-            .is_some_and(|text| fold(&text).starts_with(&fold(prefix))),
+        Value::Prefix(prefix) => {
+            scalar_text(scalar).is_some_and(|text| fold(&text).starts_with(&fold(prefix)))
+        }
         Value::Exact(bound) => compare(scalar, *bound, now).is_some_and(|order| order.is_eq()),
         Value::Compare(op, bound) => compare(scalar, *bound, now).is_some_and(|order| match op {
             Op::Gt => order.is_gt(),

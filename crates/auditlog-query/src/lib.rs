@@ -110,5 +110,6 @@ mod parse;
 pub use ast::{Bound, Clause, ClauseKind, Column, Field, Op, Query, Side, Text, TimeBound, Value};
 pub use eval::{fold, in_network, matches, scalar_text, words};
 pub use parse::{
-    MAX_CLAUSES, MAX_INPUT_BYTES, MAX_TEXT_BYTES, MAX_VALUES, QueryError, is_data_key, is_field_name, parse,
+    MAX_CLAUSES, MAX_INPUT_BYTES, MAX_TEXT_BYTES, MAX_VALUES, QueryError, is_data_key,
+    is_field_name, parse, parse_number,
 };

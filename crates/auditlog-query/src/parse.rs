@@ -780,7 +780,7 @@ pub(crate) fn is_number_syntax(text: &str) -> bool {
 
 /// A number in JSON syntax that a [`Number`] holds exactly enough (finite, and integral values
 /// within ±(2^53−1) or at least 1e21).
-pub(crate) fn parse_number(text: &str) -> Option<Number> {
+pub fn parse_number(text: &str) -> Option<Number> {
     if !is_number_syntax(text) {
         return None;
     }

@@ -120,6 +120,8 @@ pub trait Store: Send + Sync + 'static {
     fn sign_pending(&self) -> Result<(), StoreError>;
 
     fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), StoreError>;
+    /// Every tenant the store knows, by name.
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
     fn create_token(
         &self,
         tenant: &TenantId,

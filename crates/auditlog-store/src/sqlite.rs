@@ -677,6 +677,22 @@ impl Store for SqliteStore {
         self.with_conn(|conn| ensure_tenant_row(conn, tenant).map(|_| ()))
     }
 
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT name FROM tenants ORDER BY name")?;
+            let names = stmt
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            names
+                .into_iter()
+                .map(|name| {
+                    TenantId::parse(&name)
+                        .map_err(|e| StoreError::Corrupted(format!("tenant name {name:?}: {e}")))
+                })
+                .collect()
+        })
+    }
+
     fn create_token(
         &self,
         tenant: &TenantId,

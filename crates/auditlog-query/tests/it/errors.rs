@@ -235,11 +235,7 @@ fn words_phrases_and_data_paths_longer_than_256_bytes_are_refused_at_their_claus
         0,
         "a value is 258 bytes",
     );
-    assert_error(
-        &format!("x \"{}\"", "a".repeat(300)),
-        2,
-        "longer than 256",
-    );
+    assert_error(&format!("x \"{}\"", "a".repeat(300)), 2, "longer than 256");
     assert!(parse(&format!("{}:1", "k".repeat(256))).is_ok());
     assert_error(
         &format!("after.a.{}:1", "k".repeat(256)),

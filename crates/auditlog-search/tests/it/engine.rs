@@ -1,0 +1,1 @@
+//! Engine behaviour beyond matching: read-your-writes, restart, rebuild, limits.
