@@ -43,6 +43,12 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Append NDJSON events from a file or stdin, over HTTP (--url) or into --data.
     Ingest(cmd::ingest::Args),
+    /// Search the log with the query language; a table on a terminal, or JSON lines or CSV.
+    Search(cmd::search::SearchArgs),
+    /// Print new events as they are stored, optionally only those matching a query.
+    Tail(cmd::search::TailArgs),
+    /// Rebuild a tenant's search index from the log (with no server running).
+    Reindex(cmd::search::ReindexArgs),
     /// Print one event with its diff.
     Show(cmd::show::Args),
     /// Recompute the log from storage and report every integrity problem.
@@ -73,6 +79,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(&ctx, args),
         Command::Ingest(args) => cmd::ingest::run(&ctx, args),
+        Command::Search(args) => cmd::search::search(&ctx, args),
+        Command::Tail(args) => cmd::search::tail(&ctx, args),
+        Command::Reindex(args) => cmd::search::reindex(&ctx, args),
         Command::Show(args) => cmd::show::run(&ctx, args),
         Command::Verify(args) => cmd::verify::run(&ctx, args),
         Command::Token(command) => cmd::token::run(&ctx, command),

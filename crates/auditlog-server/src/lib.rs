@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod routes;
+mod search;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tower::ServiceExt as _;
 pub use error::ApiError;
 pub use routes::event_json;
 
+use auditlog_search::SearchEngine;
 use auditlog_store::Store;
 
 /// Limits and timeouts of the HTTP server (SPEC §2 limits are configurable).
@@ -57,7 +59,21 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub search: Arc<SearchEngine>,
     pub config: Arc<ServerConfig>,
+    /// Counts acknowledged appends; live streams wait on it.
+    pub appended: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, search: Arc<SearchEngine>, config: ServerConfig) -> AppState {
+        AppState {
+            store,
+            search,
+            config: Arc::new(config),
+            appended: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

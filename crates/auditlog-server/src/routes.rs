@@ -23,7 +23,13 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
     Router::new()
-        .route("/api/v1/events", post(ingest))
+        .route(
+            "/api/v1/events",
+            post(ingest).get(crate::search::search_events),
+        )
+        .route("/api/v1/facets", get(crate::search::facets))
+        .route("/api/v1/histogram", get(crate::search::histogram))
+        .route("/api/v1/stream", get(crate::search::stream))
         .route("/api/v1/events/{seq}", get(event_by_seq))
         .route("/api/v1/checkpoint", get(checkpoint))
         .route("/api/v1/public-key", get(public_key))
@@ -84,7 +90,7 @@ fn b64(hash: &[u8]) -> String {
 }
 
 /// Run blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -207,6 +213,8 @@ async fn ingest(
     let outcome: AppendOutcome = rx
         .await
         .map_err(|_| ApiError::from(StoreError::Unavailable("writer stopped".into())))??;
+    state.search.notify(&caller.0.tenant);
+    state.appended.send_modify(|count| *count += 1);
     Ok((
         StatusCode::CREATED,
         [(header::CONTENT_TYPE, "application/json")],

@@ -3,6 +3,7 @@
 pub mod generate;
 pub mod ingest;
 pub mod key;
+pub mod search;
 pub mod serve;
 pub mod show;
 pub mod token;

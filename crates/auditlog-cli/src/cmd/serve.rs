@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use auditlog_core::generate::{GenerateOptions, Generator};
 use auditlog_core::json::{JsonLimits, parse};
 use auditlog_core::tenant::TenantId;
+use auditlog_search::{SearchEngine, SearchOptions};
 use auditlog_server::{AppState, ServerConfig};
 use auditlog_store::{Scopes, SqliteStore, Store, StoreOptions, prepare_event};
 
@@ -73,10 +74,16 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .thread_name("auditlog-http")
         .build()?;
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let store_dyn: Arc<dyn Store> = store.clone();
+    let search = Arc::new(
+        SearchEngine::open(
+            store_dyn.clone(),
+            &data.join("index"),
+            SearchOptions::default(),
+        )
+        .context("open the search index")?,
+    );
+    let state = AppState::new(store_dyn, search.clone(), config);
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -89,7 +96,8 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         auditlog_server::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
-    // Commit what is queued and sign a last checkpoint.
+    // Commit what is queued and sign a last checkpoint; commit the index.
+    search.shutdown();
     store.close();
     eprintln!("auditlog: stopped");
     Ok(Outcome::Ok)
