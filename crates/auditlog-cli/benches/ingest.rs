@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 
 use auditlog_core::generate::{GenerateOptions, Generator};
 
+#[path = "support/common.rs"]
+#[allow(dead_code)]
+mod common;
+use common::{agent, dir_size, wait_for_addr};
+
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
 const CONNECTIONS: usize = 4;
@@ -243,44 +248,6 @@ fn latency_run(addr: &str, token: &str, secs: u64, seed: u64) -> (Duration, Dura
     let (p50, p99) = (pct(0.50), pct(0.99));
     eprintln!("  p50 {p50:?} p99 {p99:?}");
     (p50, p99)
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
-fn wait_for_addr(log: &Path) -> String {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(rest) = text.split("listening on http://").nth(1) {
-            return rest.split_whitespace().next().expect("addr").to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server did not start: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 fn sqlite_baseline(path: &Path, lines: &[String]) -> (f64, u64) {

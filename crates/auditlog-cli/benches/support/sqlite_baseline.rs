@@ -277,6 +277,22 @@ impl SqliteBaseline {
 
     /// Bytes of the database files (db + wal + shm), as they are now (the WAL is not
     /// checkpointed first).
+    /// Reads and parses the stored events of `seqs` (what a search page shows), returning
+    /// how many were found: so a page costs the baseline what it costs auditlog.
+    pub fn load(&self, seqs: &[u64]) -> usize {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body FROM events WHERE seq = ?1")
+            .expect("prepare the body lookup");
+        seqs.iter()
+            .filter(|seq| {
+                let body: Option<String> = stmt.query_row([**seq as i64], |row| row.get(0)).ok();
+                body.and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+                    .is_some()
+            })
+            .count()
+    }
+
     pub fn bytes(&self) -> u64 {
         ["", "-wal", "-shm"]
             .iter()
