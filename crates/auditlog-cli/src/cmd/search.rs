@@ -41,6 +41,7 @@ pub struct Remote {
 #[derive(clap::Args)]
 pub struct SearchArgs {
     /// Query in the query language (SPEC §4), e.g. `user:alice action:UPDATE 4711`.
+    #[arg(allow_hyphen_values = true)]
     query: String,
     /// Column to sort by.
     #[arg(long, default_value = "time")]
@@ -48,9 +49,9 @@ pub struct SearchArgs {
     /// asc or desc.
     #[arg(long, default_value = "desc")]
     order: String,
-    /// Most events to print (all of them with --all).
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
+    /// Most events to print, at least 1 (all of them with --all).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: u64,
     /// Print every match, page after page.
     #[arg(long)]
     all: bool,
@@ -65,7 +66,7 @@ pub struct SearchArgs {
 #[derive(clap::Args)]
 pub struct TailArgs {
     /// Only events matching this query.
-    #[arg(default_value = "")]
+    #[arg(default_value = "", allow_hyphen_values = true)]
     query: String,
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,

@@ -4,6 +4,8 @@ mod api;
 mod api_rules;
 mod cli;
 mod crash;
+mod search_api;
+mod search_cli;
 mod support;
 mod tamper;
 mod write_failure;
