@@ -222,11 +222,7 @@ pub fn search(ctx: &Ctx, args: SearchArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     let order = SortOrder::from_name(&args.order).context("--order must be asc or desc")?;
-    let wanted = if args.all {
-        u64::MAX
-    } else {
-        args.limit as u64
-    };
+    let wanted = if args.all { u64::MAX } else { args.limit };
     let mut printer = Printer::new(args.format);
     let total = match &args.remote.url {
         Some(url) => {
