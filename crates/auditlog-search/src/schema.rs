@@ -433,3 +433,42 @@ mod tests {
         assert_eq!(value_bytes("short"), b"short".to_vec());
     }
 }
+
+#[cfg(test)]
+mod term_counts {
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement: cargo test -p auditlog-search term_counts -- --ignored --nocapture"]
+    fn terms_per_generated_event() {
+        let (_, fields) = schema();
+        let mut generator = auditlog_core::generate::Generator::new(Default::default());
+        let limits = auditlog_core::json::JsonLimits::default();
+        let (mut data, mut num, mut all) = (0usize, 0usize, 0usize);
+        let n = 2000;
+        for seq in 1..=n {
+            let line = generator.next().expect("event");
+            let mut text = line.strip_suffix('}').expect("object").to_owned();
+            text.push_str(&format!(
+                ",\"seq\":{seq},\"received_at\":\"2026-01-01T00:00:00Z\"}}"
+            ));
+            let value = auditlog_core::json::parse(text.as_bytes(), &limits).expect("parse");
+            let doc = document(&fields, &value).expect("doc");
+            for (field, _) in doc.field_values() {
+                all += 1;
+                if fields.data.contains(&field) {
+                    data += 1;
+                }
+                if fields.num.contains(&field) {
+                    num += 1;
+                }
+            }
+        }
+        println!(
+            "per event: {} values, {} data terms, {} numeric terms",
+            all / n,
+            data / n,
+            num / n
+        );
+    }
+}
