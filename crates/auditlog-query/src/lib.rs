@@ -113,3 +113,34 @@ pub use parse::{
     MAX_CLAUSES, MAX_INPUT_BYTES, MAX_TEXT_BYTES, MAX_VALUES, QueryError, is_data_key,
     is_field_name, parse, parse_number,
 };
+
+/// The property the fuzz target (`fuzz/fuzz_targets/query.rs`) and the hostile-input tests
+/// check on arbitrary bytes: parsing never panics; an error's position lies within the input
+/// and its caret renders; a parsed query's canonical text parses back to the same query; and
+/// evaluating it on a sample event does not panic.
+#[doc(hidden)]
+pub fn fuzz_check(input: &[u8]) {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    match parse(text) {
+        Err(error) => {
+            assert!(error.position <= text.chars().count(), "{error:?}");
+            let _ = error.caret(text);
+        }
+        Ok(query) => {
+            let canonical = query.to_string();
+            assert_eq!(parse(&canonical).as_ref(), Ok(&query), "{canonical}");
+            let event = auditlog_core::json::parse(
+                br#"{"action":"UPDATE","after":{"account_id":4711,"routing":{"strategy":"cost"},"codecs":["G729"],"flag":true,"expires":"2026-02-01T00:00:00Z"},"before":null,"context":{"request_id":"req_1"},"ip":"10.1.2.3","message":"Changed credit limit of customer 4711","primary_key":"4711","received_at":"2026-01-01T00:00:01Z","seq":7,"source":"panel","table":"customer","tenant":"default","time":"2026-01-01T00:00:00Z","user":"alice"}"#,
+                &auditlog_core::json::JsonLimits::default(),
+            );
+            if let Ok(event) = event {
+                let now = auditlog_core::event::Timestamp::parse_rfc3339("2026-06-01T00:00:00Z");
+                if let Ok(now) = now {
+                    let _ = matches(&query, &event, now);
+                }
+            }
+        }
+    }
+}

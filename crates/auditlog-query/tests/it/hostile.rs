@@ -91,6 +91,18 @@ proptest! {
     }
 
     #[test]
+    fn the_fuzz_property_holds_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+        auditlog_query::fuzz_check(&bytes);
+    }
+
+    #[test]
+    fn the_fuzz_property_holds_on_query_shaped_text(
+        text in "-?([a-z_.]{1,12}:)?([-a-z0-9*\"\\.,<>=/:]{0,30})( -?[a-z]{0,6}:?[0-9a-z.,*<>=]{0,12}){0,3}",
+    ) {
+        auditlog_query::fuzz_check(text.as_bytes());
+    }
+
+    #[test]
     fn parse_never_panics_on_any_chars(text in proptest::collection::vec(any::<char>(), 0..100)) {
         let text: String = text.into_iter().collect();
         if let Err(err) = parse(&text) {
