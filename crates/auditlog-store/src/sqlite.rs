@@ -79,6 +79,27 @@ struct Shared {
     /// a different tree of the same size after restart. Tenants absent here have nothing
     /// unsynced (the writer syncs the WAL at start).
     durable_checkpoint: Mutex<HashMap<TenantId, u64>>,
+    /// Decoders with their dictionary contexts, reused across reads: loading a dictionary into
+    /// a fresh context costs more than decompressing a page of events.
+    decoders: Mutex<Vec<Decoder>>,
+}
+
+impl Shared {
+    /// A decoder from the pool (or a new one); give it back with [`Shared::put_decoder`].
+    fn take_decoder(&self) -> Decoder {
+        self.decoders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn put_decoder(&self, decoder: Decoder) {
+        let mut pool = self.decoders.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 16 {
+            pool.push(decoder);
+        }
+    }
 }
 
 /// The SQLite store. `open` takes the directory lock and starts the writer; `open_shared`
@@ -196,6 +217,7 @@ impl SqliteStore {
             dicts: Dictionaries::default(),
             poisoned: Mutex::new(None),
             durable_checkpoint: Mutex::new(HashMap::new()),
+            decoders: Mutex::new(Vec::new()),
         });
         Ok(SqliteStore {
             shared,
@@ -552,8 +574,9 @@ impl Store for SqliteStore {
                     },
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut decoder = Decoder::default();
-            rows.into_iter()
+            let mut decoder = shared.take_decoder();
+            let events = rows
+                .into_iter()
                 .map(|(seq, received_at, dict, blob)| {
                     let parts = decoder.parts(&shared.dicts, conn, dict, &blob)?;
                     let received_at = Timestamp::from_unix_nanos(received_at);
@@ -566,7 +589,9 @@ impl Store for SqliteStore {
                         canonical,
                     })
                 })
-                .collect()
+                .collect();
+            shared.put_decoder(decoder);
+            events
         })
     }
 
