@@ -49,6 +49,8 @@ enum Command {
     Tail(cmd::search::TailArgs),
     /// Rebuild a tenant's search index from the log (with no server running).
     Reindex(cmd::search::ReindexArgs),
+    /// Every matching event as CSV or as NDJSON with proofs (checkable offline).
+    Export(cmd::export::Args),
     /// Print one event with its diff.
     Show(cmd::show::Args),
     /// Recompute the log from storage and report every integrity problem.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Search(args) => cmd::search::search(&ctx, args),
         Command::Tail(args) => cmd::search::tail(&ctx, args),
         Command::Reindex(args) => cmd::search::reindex(&ctx, args),
+        Command::Export(args) => cmd::export::run(&ctx, args),
         Command::Show(args) => cmd::show::run(&ctx, args),
         Command::Verify(args) => cmd::verify::run(&ctx, args),
         Command::Token(command) => cmd::token::run(&ctx, command),

@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use tantivy::query::EnableScoring;
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use crate::exec::{self, FacetField};
+use crate::exec::{self, FacetField, SeqSet};
 use crate::schema::{self, Fields, SCHEMA_VERSION};
 use crate::sort::{Cursor, SortField, SortKey, SortOrder};
 use crate::translate::{TOO_BROAD, translate};
@@ -269,6 +269,21 @@ impl SearchEngine {
         let query = translate(query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         Ok(exec::count(&searcher, weight.as_ref())?)
+    }
+
+    /// Every match of `query` with a seq up to `max_seq`, as a set of seqs (for exports in
+    /// seq order: one pass over the index, then the log is read in order).
+    pub fn matching_seqs(
+        &self,
+        tenant: &TenantId,
+        query: &Query,
+        max_seq: u64,
+        now: Timestamp,
+    ) -> Result<SeqSet, SearchError> {
+        let (index, searcher) = self.searcher(tenant)?;
+        let query = translate(query, &index.fields, now);
+        let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        Ok(exec::matching_seqs(&searcher, weight.as_ref(), max_seq)?)
     }
 
     /// The most frequent values of `field` among the matches of `query`.

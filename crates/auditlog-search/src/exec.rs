@@ -445,3 +445,119 @@ pub(crate) fn bucket_counts(
     }
     Ok(counts)
 }
+
+/// The seqs of every match up to `max_seq`, as a bitset indexed by seq (a log of n events
+/// needs n/8 bytes, whatever the number of matches).
+pub(crate) fn matching_seqs(
+    searcher: &Searcher,
+    weight: &dyn Weight,
+    max_seq: u64,
+) -> TResult<SeqSet> {
+    let mut set = SeqSet::new(max_seq);
+    for segment in searcher.segment_readers() {
+        let seqs = segment.fast_fields().u64("seq")?;
+        for_each_match(segment, weight, 0, |doc| {
+            if let Some(seq) = seqs.first(doc) {
+                set.insert(seq);
+            }
+            true
+        })?;
+    }
+    Ok(set)
+}
+
+/// A set of seqs from 1 to a maximum.
+#[derive(Debug, Clone)]
+pub struct SeqSet {
+    words: Vec<u64>,
+    max: u64,
+}
+
+impl SeqSet {
+    pub fn new(max: u64) -> SeqSet {
+        SeqSet {
+            words: vec![0; (max / 64 + 1) as usize],
+            max,
+        }
+    }
+
+    pub fn insert(&mut self, seq: u64) {
+        if seq <= self.max {
+            self.words[(seq / 64) as usize] |= 1 << (seq % 64);
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+
+    /// The seqs in ascending order.
+    pub fn ascending(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words.iter().enumerate().flat_map(|(idx, &word)| {
+            let base = idx as u64 * 64;
+            BitIter(word).map(move |bit| base + bit)
+        })
+    }
+
+    /// The seqs in descending order.
+    pub fn descending(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words
+            .iter()
+            .enumerate()
+            .rev()
+            .flat_map(|(idx, &word)| {
+                let base = idx as u64 * 64;
+                BitIterRev(word).map(move |bit| base + bit)
+            })
+    }
+}
+
+struct BitIter(u64);
+
+impl Iterator for BitIter {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = u64::from(self.0.trailing_zeros());
+        self.0 &= self.0 - 1;
+        Some(bit)
+    }
+}
+
+struct BitIterRev(u64);
+
+impl Iterator for BitIterRev {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = 63 - u64::from(self.0.leading_zeros());
+        self.0 &= !(1 << bit);
+        Some(bit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqSet;
+
+    #[test]
+    fn a_seq_set_iterates_both_ways() {
+        let mut set = SeqSet::new(200);
+        for seq in [1, 63, 64, 65, 127, 128, 200, 201] {
+            set.insert(seq);
+        }
+        let up: Vec<u64> = set.ascending().collect();
+        assert_eq!(up, vec![1, 63, 64, 65, 127, 128, 200]);
+        let down: Vec<u64> = set.descending().collect();
+        assert_eq!(down, up.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(set.len(), 7);
+    }
+}

@@ -22,6 +22,6 @@ pub use engine::{
     Facets, Histogram, MAX_BUCKETS, MAX_FACET_LIMIT, MAX_LIMIT, SearchEngine, SearchError,
     SearchOptions, SearchPage, SearchRequest,
 };
-pub use exec::FacetField;
+pub use exec::{FacetField, SeqSet};
 pub use sort::{Cursor, CursorError, SortField, SortKey, SortOrder};
 pub use translate::MAX_EXPANDED_TERMS;

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod export;
 mod routes;
 mod search;
 
@@ -20,6 +21,9 @@ use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 pub use error::ApiError;
+pub use export::{
+    EXPORT_NOTE_HEADER, Export, ExportFormat, next_chain, pin_checkpoint, spreadsheet_safe,
+};
 pub use routes::event_json;
 
 use auditlog_search::SearchEngine;

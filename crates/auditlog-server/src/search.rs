@@ -29,7 +29,7 @@ use crate::error::ApiError;
 use crate::routes::{blocking, event_json};
 
 /// The query parameters of a request, each at most once and each one this route knows.
-fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
     let mut out = HashMap::new();
     let raw = uri.query().unwrap_or("");
     if raw.len() > 16 * 1024 {
@@ -59,7 +59,7 @@ fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, ApiErr
     Ok(out)
 }
 
-fn query_of(params: &HashMap<String, String>) -> Result<Query, ApiError> {
+pub(crate) fn query_of(params: &HashMap<String, String>) -> Result<Query, ApiError> {
     let text = params.get("q").map(String::as_str).unwrap_or("");
     auditlog_query::parse(text).map_err(|e| {
         ApiError::bad_request("invalid_query", format!("invalid query: {}", e.message))

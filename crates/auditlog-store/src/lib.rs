@@ -100,6 +100,14 @@ pub trait Store: Send + Sync + 'static {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The events with these seqs, in the order given (absent seqs are left out).
+    fn events(&self, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut found = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            found.extend(self.event(tenant, seq)?);
+        }
+        Ok(found)
+    }
     fn tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError>;
     fn latest_checkpoint(&self, tenant: &TenantId) -> Result<Option<StoredCheckpoint>, StoreError>;
     fn verifier_key(&self, tenant: &TenantId) -> Result<String, StoreError>;
@@ -110,12 +118,28 @@ pub trait Store: Send + Sync + 'static {
         leaf_index: u64,
         size: u64,
     ) -> Result<(Hash, Vec<Hash>), StoreError>;
+    /// Inclusion proofs of many leaves in the tree of `size`, in the order given.
+    fn inclusion_proofs(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+        leaf_indices: &[u64],
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        leaf_indices
+            .iter()
+            .map(|&leaf_index| Ok(self.inclusion_proof(tenant, leaf_index, size)?.1))
+            .collect()
+    }
     fn consistency_proof(
         &self,
         tenant: &TenantId,
         from: u64,
         to: u64,
     ) -> Result<Vec<Hash>, StoreError>;
+    /// Sign a note body (C2SP signed-note) with the tenant's log key, for statements the
+    /// server makes about its log (an export's manifest). A body that starts with the log's
+    /// origin line, as a checkpoint does, is refused: only the writer signs checkpoints.
+    fn sign_note(&self, tenant: &TenantId, body: &str) -> Result<String, StoreError>;
     /// Sign a checkpoint now for every tenant whose tree grew since its last one.
     fn sign_pending(&self) -> Result<(), StoreError>;
 

@@ -595,6 +595,56 @@ impl Store for SqliteStore {
         })
     }
 
+    fn events(&self, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let shared = &self.shared;
+        self.with_conn(|conn| {
+            let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT received_at, dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
+            )?;
+            let mut decoder = shared.take_decoder();
+            let mut found = Vec::with_capacity(seqs.len());
+            let mut failed = None;
+            for &seq in seqs {
+                let row = stmt
+                    .query_row(params![tenant_id, seq.min(i64::MAX as u64) as i64], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, Vec<u8>>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((received_at, dict, blob)) = row else {
+                    continue;
+                };
+                let parts = match decoder.parts(&shared.dicts, conn, dict, &blob) {
+                    Ok(parts) => parts,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                let received_at = Timestamp::from_unix_nanos(received_at);
+                let mut canonical = Vec::with_capacity(blob.len() * 4);
+                canonical_event(&parts, received_at, seq, tenant.as_str(), &mut canonical);
+                found.push(StoredEvent {
+                    seq,
+                    received_at,
+                    leaf_hash: merkle::leaf_hash(&canonical),
+                    canonical,
+                });
+            }
+            shared.put_decoder(decoder);
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(found),
+            }
+        })
+    }
+
     fn tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError> {
         self.with_conn(|conn| Ok(Self::tenant_row(conn, tenant)?.map_or(0, |(_, size)| size)))
     }
@@ -660,6 +710,38 @@ impl Store for SqliteStore {
         })
     }
 
+    fn inclusion_proofs(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+        leaf_indices: &[u64],
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        self.with_conn(|conn| {
+            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
+                return Err(StoreError::NotFound("the log is empty".into()));
+            };
+            if size == 0 || size > tree_size {
+                return Err(StoreError::BadRequest(format!(
+                    "size {size} is not between 1 and the tree size {tree_size}"
+                )));
+            }
+            // One reader for all: its tile cache serves neighbouring leaves.
+            let mut reader = tile_reader(conn, tenant_id);
+            leaf_indices
+                .iter()
+                .map(|&leaf_index| {
+                    if leaf_index >= size {
+                        return Err(StoreError::BadRequest(format!(
+                            "seq {} is not in the tree of size {size}",
+                            leaf_index.saturating_add(1)
+                        )));
+                    }
+                    Ok(merkle::inclusion_proof(leaf_index, size, &mut reader)?)
+                })
+                .collect()
+        })
+    }
+
     fn consistency_proof(
         &self,
         tenant: &TenantId,
@@ -678,6 +760,18 @@ impl Store for SqliteStore {
             let mut reader = tile_reader(conn, tenant_id);
             Ok(merkle::consistency_proof(from, to, &mut reader)?)
         })
+    }
+
+    fn sign_note(&self, tenant: &TenantId, body: &str) -> Result<String, StoreError> {
+        let signer = load_or_create_signer(&self.shared, tenant)?;
+        let origin = format!("{}{}", self.shared.options.origin_prefix, tenant);
+        if body.lines().next() == Some(origin.as_str()) {
+            return Err(StoreError::BadRequest(
+                "a note starting with the log's origin is a checkpoint; only the writer signs those"
+                    .into(),
+            ));
+        }
+        Ok(signer.try_sign(body)?)
     }
 
     fn sign_pending(&self) -> Result<(), StoreError> {

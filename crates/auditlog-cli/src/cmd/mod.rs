@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod bundle;
+pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod key;

@@ -12,9 +12,19 @@ pub struct Args {
     tenant: TenantArg,
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+    /// Check an NDJSON export offline instead of the data directory (needs --key).
+    #[arg(long, requires = "key")]
+    bundle: Option<std::path::PathBuf>,
+    /// The log's verifier key (`auditlog key show`, `GET /api/v1/public-key`), or a file
+    /// holding it.
+    #[arg(long, requires = "bundle")]
+    key: Option<String>,
 }
 
 pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
+    if let (Some(bundle), Some(key)) = (&args.bundle, &args.key) {
+        return run_bundle(bundle, key, args.format);
+    }
     let store = open_shared(ctx)?;
     let tenant = args.tenant.parse()?;
     let bar = progress_bar(0, "verify");
@@ -78,4 +88,51 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Found
     })
+}
+
+fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Result<Outcome> {
+    let verifier = super::bundle::read_key(key)?;
+    let report = super::bundle::check(bundle, &verifier)?;
+    let clean = report.problems.is_empty();
+    match format {
+        Format::Json => {
+            for problem in &report.problems {
+                super::out(json!({
+                    "kind": problem.kind,
+                    "line": problem.line,
+                    "seq": problem.seq,
+                    "detail": problem.detail,
+                }))?;
+            }
+            super::out(json!({
+                "bundle": bundle.display().to_string(),
+                "ok": clean,
+                "lines": report.lines,
+                "tree_size": report.tree_size,
+                "findings": report.problems.len(),
+            }))?;
+        }
+        Format::Text => {
+            for problem in &report.problems {
+                match problem.seq {
+                    Some(seq) => super::out(format!(
+                        "{} line {} (seq {seq}): {}",
+                        problem.kind, problem.line, problem.detail
+                    ))?,
+                    None => super::out(format!(
+                        "{} line {}: {}",
+                        problem.kind, problem.line, problem.detail
+                    ))?,
+                }
+            }
+            super::out(format!(
+                "{}: {} events against the signed tree of size {}, {} findings",
+                if clean { "ok" } else { "FAILED" },
+                report.lines,
+                report.tree_size,
+                report.problems.len()
+            ))?;
+        }
+    }
+    Ok(if clean { Outcome::Ok } else { Outcome::Found })
 }

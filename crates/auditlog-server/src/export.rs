@@ -1,0 +1,448 @@
+//! `GET /api/v1/export?q=…&format=csv|ndjson&sort=…&order=…` (SPEC §3): every matching event,
+//! streamed in constant memory.
+//!
+//! The export is pinned to one signed checkpoint, taken when it starts (after asking the writer
+//! to sign one, so everything acknowledged before the request is in it); events after it are
+//! left out. Pages of the search index are read in the requested order, their events fetched
+//! from the log, and written out by a blocking task through a bounded channel.
+//!
+//! NDJSON: one stored event per line with its `leaf_hash`, `proof` (its RFC 9162 inclusion
+//! proof in the checkpoint's tree) and `chain` (SHA-256 of the previous line's `chain` and
+//! this line's leaf hash, from 32 zero bytes), so a missing, added or moved line breaks the
+//! chain at that line. The last line is `{"checkpoint": <signed note>, "export": <signed
+//! note>}`; the export note, signed with the log's key, states the origin, tree size, line
+//! count, final chain and query. `auditlog verify --bundle` checks all of it offline.
+//!
+//! CSV (RFC 4180): a header row, then `seq`, the columns of SPEC §7 (`time` in UTC, named in
+//! the header) and `data` (the `before`, `after` and `context` objects as JSON); a cell that
+//! a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) gets a
+//! leading `'`.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+
+use auditlog_core::json::{JsonLimits, Value, parse};
+use auditlog_search::{SearchRequest, SortField, SortOrder};
+use auditlog_store::Scope;
+
+use std::sync::Arc;
+
+use auditlog_core::tenant::TenantId;
+use auditlog_search::SearchEngine;
+use auditlog_store::{Store, StoreError};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::blocking;
+use crate::search::{params, query_of};
+
+/// The first line of an export note.
+pub const EXPORT_NOTE_HEADER: &str = "auditlog export v1";
+/// Events read per page.
+const PAGE: usize = 1000;
+/// Bytes buffered before a chunk is handed to the connection.
+const CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let params = params(&uri, &["q", "format", "sort", "order"])?;
+    let query_text = params.get("q").cloned().unwrap_or_default();
+    let query = query_of(&params)?;
+    let format = match params.get("format").map(String::as_str) {
+        None | Some("ndjson") => ExportFormat::Ndjson,
+        Some("csv") => ExportFormat::Csv,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                "format must be csv or ndjson",
+            ));
+        }
+    };
+    let sort = match params.get("sort") {
+        None => SortField::Seq,
+        Some(name) => SortField::from_name(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!(
+                    "sort must be one of {}",
+                    SortField::ALL.map(SortField::name).join(", ")
+                ),
+            )
+        })?,
+    };
+    let order = match params.get("order") {
+        None => SortOrder::Asc,
+        Some(name) => SortOrder::from_name(name).ok_or_else(|| {
+            ApiError::bad_request("invalid_parameter", "order must be asc or desc")
+        })?,
+    };
+    let tenant = caller.0.tenant.clone();
+    let store = state.store.clone();
+    let pinned_tenant = tenant.clone();
+    let (size, checkpoint) =
+        blocking(move || Ok(pin_checkpoint(store.as_ref(), &pinned_tenant)?)).await?;
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let mut export = Export {
+        store: state.store.clone(),
+        engine: state.search.clone(),
+        tenant: tenant.clone(),
+        request: SearchRequest {
+            query,
+            sort,
+            order,
+            limit: PAGE,
+            cursor: None,
+        },
+        query_text,
+        format,
+        size,
+        checkpoint,
+    };
+    tokio::task::spawn_blocking(move || {
+        let result = export.write(&mut |chunk| {
+            tx.blocking_send(Ok(chunk))
+                .map_err(|_| "the client went away".to_owned())
+        });
+        if let Err(error) = result {
+            // The status is sent already: end the body with an error, so the client sees a
+            // broken transfer, not a short file that looks whole.
+            tracing::error!("export of {} failed: {error}", export.tenant);
+            let _ = tx.blocking_send(Err(std::io::Error::other(error)));
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let (content_type, extension) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(disposition) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"auditlog-{tenant}-{size}.{extension}\""
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The checkpoint an export is pinned to: the writer is asked to sign one now, and the newest
+/// on disk is taken once it covers every event acknowledged before the call (after 5 s, what
+/// is signed). `(0, None)` for an empty log.
+pub fn pin_checkpoint(
+    store: &dyn Store,
+    tenant: &TenantId,
+) -> Result<(u64, Option<String>), StoreError> {
+    let wanted = store.tree_size(tenant)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        store.sign_pending()?;
+        let latest = store.latest_checkpoint(tenant)?;
+        match latest {
+            Some(cp) if cp.size >= wanted => return Ok((cp.size, Some(cp.note))),
+            None if wanted == 0 => return Ok((0, None)),
+            latest if Instant::now() >= deadline => {
+                return Ok(latest.map_or((0, None), |cp| (cp.size, Some(cp.note))));
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// One export: the query, its order, the pinned tree, and where the bytes go.
+pub struct Export {
+    pub store: Arc<dyn Store>,
+    pub engine: Arc<SearchEngine>,
+    pub tenant: TenantId,
+    pub request: SearchRequest,
+    /// The query as typed, for the export note.
+    pub query_text: String,
+    pub format: ExportFormat,
+    /// The pinned tree size (events after it are left out) and its signed checkpoint.
+    pub size: u64,
+    pub checkpoint: Option<String>,
+}
+
+impl Export {
+    /// Writes the whole export to `sink` in chunks of about 256 KiB; returns the number of
+    /// event lines.
+    pub fn write(
+        &mut self,
+        sink: &mut dyn FnMut(Bytes) -> Result<(), String>,
+    ) -> Result<u64, String> {
+        let mut send = |buffer: &mut Vec<u8>| sink(Bytes::from(std::mem::take(buffer)));
+        self.write_all(&mut send)
+    }
+
+    fn write_all(
+        &mut self,
+        send: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), String>,
+    ) -> Result<u64, String> {
+        let mut buffer = Vec::with_capacity(CHUNK + 64 * 1024);
+        if self.format == ExportFormat::Csv {
+            let mut writer = csv::Writer::from_writer(&mut buffer);
+            writer
+                .write_record(CSV_HEADER)
+                .and_then(|()| writer.flush().map_err(Into::into))
+                .map_err(|e| e.to_string())?;
+        }
+        let mut chain = [0u8; 32];
+        let mut lines = 0u64;
+        let engine = self.engine.clone();
+        let store = self.store.clone();
+        let now = auditlog_store::now();
+        let mut out = Lines {
+            store: store.as_ref(),
+            tenant: &self.tenant,
+            size: self.size,
+            format: self.format,
+            buffer: &mut buffer,
+            chain: &mut chain,
+            lines: &mut lines,
+        };
+        if self.size > 0 && self.request.sort == SortField::Seq {
+            // In seq order: one pass over the index for the set of matches, then the log is
+            // read in order, a page at a time.
+            let matches = engine
+                .matching_seqs(&self.tenant, &self.request.query, self.size, now)
+                .map_err(|e| e.to_string())?;
+            let mut ordered: Box<dyn Iterator<Item = u64>> = match self.request.order {
+                SortOrder::Asc => Box::new(matches.ascending()),
+                SortOrder::Desc => Box::new(matches.descending()),
+            };
+            loop {
+                let seqs: Vec<u64> = ordered.by_ref().take(PAGE).collect();
+                if seqs.is_empty() {
+                    break;
+                }
+                let first = seqs.iter().copied().min().unwrap_or(1);
+                let contiguous =
+                    seqs.len() as u64 == seqs.iter().copied().max().unwrap_or(0) - first + 1;
+                let mut events = if contiguous {
+                    store
+                        .events_from(&self.tenant, first, seqs.len())
+                        .map_err(|e| e.to_string())?
+                } else {
+                    store
+                        .events(&self.tenant, &seqs)
+                        .map_err(|e| e.to_string())?
+                };
+                if contiguous && self.request.order == SortOrder::Desc {
+                    events.reverse();
+                }
+                out.write(&events)?;
+                if out.buffer.len() >= CHUNK {
+                    send(out.buffer)?;
+                }
+            }
+        } else if self.size > 0 {
+            loop {
+                let page = engine
+                    .search(&self.tenant, &self.request, now)
+                    .map_err(|e| e.to_string())?;
+                let seqs: Vec<u64> = page
+                    .hits
+                    .iter()
+                    .map(|(_, seq)| *seq)
+                    .filter(|seq| *seq <= self.size)
+                    .collect();
+                let events = store
+                    .events(&self.tenant, &seqs)
+                    .map_err(|e| e.to_string())?;
+                out.write(&events)?;
+                if out.buffer.len() >= CHUNK {
+                    send(out.buffer)?;
+                }
+                match page.next_cursor {
+                    Some(next) => self.request.cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        if self.format == ExportFormat::Ndjson {
+            let origin = self
+                .checkpoint
+                .as_deref()
+                .and_then(|note| note.lines().next())
+                .unwrap_or_default()
+                .to_owned();
+            let body = format!(
+                "{EXPORT_NOTE_HEADER}\n{origin}\n{}\n{lines}\n{}\nq={}\n",
+                self.size,
+                STANDARD.encode(chain),
+                self.query_text
+            );
+            let export_note = store
+                .sign_note(&self.tenant, &body)
+                .map_err(|e| e.to_string())?;
+            let last = serde_json::json!({
+                "checkpoint": self.checkpoint,
+                "export": export_note,
+            });
+            let _ = writeln!(buffer, "{last}");
+        }
+        send(&mut buffer)?;
+        Ok(lines)
+    }
+}
+
+/// Where event lines go: the format, the running chain and count.
+struct Lines<'a> {
+    store: &'a dyn Store,
+    tenant: &'a TenantId,
+    size: u64,
+    format: ExportFormat,
+    buffer: &'a mut Vec<u8>,
+    chain: &'a mut [u8; 32],
+    lines: &'a mut u64,
+}
+
+impl Lines<'_> {
+    fn write(&mut self, events: &[auditlog_store::StoredEvent]) -> Result<(), String> {
+        match self.format {
+            ExportFormat::Csv => {
+                let limits = JsonLimits {
+                    max_depth: 64,
+                    max_event_bytes: 64 << 20,
+                };
+                let mut writer = csv::Writer::from_writer(&mut *self.buffer);
+                for event in events {
+                    let value = parse(&event.canonical, &limits)
+                        .map_err(|e| format!("stored event {}: {e}", event.seq))?;
+                    writer
+                        .write_record(csv_row(&value))
+                        .map_err(|e| e.to_string())?;
+                    *self.lines += 1;
+                }
+                writer.flush().map_err(|e| e.to_string())?;
+            }
+            ExportFormat::Ndjson => {
+                let leaves: Vec<u64> = events.iter().map(|e| e.seq - 1).collect();
+                let proofs = self
+                    .store
+                    .inclusion_proofs(self.tenant, self.size, &leaves)
+                    .map_err(|e| e.to_string())?;
+                for (event, proof) in events.iter().zip(proofs) {
+                    *self.chain = next_chain(self.chain, &event.leaf_hash);
+                    ndjson_line(
+                        self.buffer,
+                        &event.canonical,
+                        &event.leaf_hash,
+                        &proof,
+                        self.chain,
+                    );
+                    *self.lines += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The chain value after a line with this leaf hash.
+pub fn next_chain(previous: &[u8; 32], leaf_hash: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(previous);
+    hasher.update(leaf_hash);
+    hasher.finalize().into()
+}
+
+/// One NDJSON line: the stored canonical event with `chain`, `leaf_hash` and `proof` added.
+fn ndjson_line(
+    out: &mut Vec<u8>,
+    canonical: &[u8],
+    leaf_hash: &[u8; 32],
+    proof: &[[u8; 32]],
+    chain: &[u8; 32],
+) {
+    // The canonical event is an object: everything but its closing brace, then the extras.
+    out.extend_from_slice(&canonical[..canonical.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"chain\":\"");
+    out.extend_from_slice(STANDARD.encode(chain).as_bytes());
+    out.extend_from_slice(b"\",\"leaf_hash\":\"");
+    out.extend_from_slice(STANDARD.encode(leaf_hash).as_bytes());
+    out.extend_from_slice(b"\",\"proof\":[");
+    for (idx, hash) in proof.iter().enumerate() {
+        if idx > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(STANDARD.encode(hash).as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"]}\n");
+}
+
+/// The CSV columns: seq, the columns of SPEC §7 (the time zone named), and the data.
+const CSV_HEADER: [&str; 10] = [
+    "seq",
+    "user",
+    "ip",
+    "time (UTC)",
+    "primary_key",
+    "action",
+    "table",
+    "message",
+    "source",
+    "data",
+];
+
+fn csv_row(event: &Value) -> Vec<String> {
+    let text = |name: &str| match event.get(name) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => String::from_utf8_lossy(&other.to_canonical()).into_owned(),
+    };
+    let mut data = Vec::new();
+    let sides: Vec<(String, Value)> = ["before", "after", "context"]
+        .iter()
+        .filter_map(|side| event.get(side).map(|v| ((*side).to_owned(), v.clone())))
+        .collect();
+    if !sides.is_empty() {
+        Value::Object(sides).write_canonical(&mut data);
+    }
+    vec![
+        text("seq"),
+        spreadsheet_safe(&text("user")),
+        spreadsheet_safe(&text("ip")),
+        text("time"),
+        spreadsheet_safe(&text("primary_key")),
+        spreadsheet_safe(&text("action")),
+        spreadsheet_safe(&text("table")),
+        spreadsheet_safe(&text("message")),
+        spreadsheet_safe(&text("source")),
+        spreadsheet_safe(&String::from_utf8_lossy(&data)),
+    ]
+}
+
+/// A cell a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, tab or carriage
+/// return gets a leading `'` (OWASP's advice on CSV injection).
+pub fn spreadsheet_safe(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
