@@ -81,6 +81,10 @@ macro_rules! store_conformance_suite {
             token_names_are_unique_among_a_tenants_active_tokens,
             tokens_belong_to_one_tenant_and_keep_their_scopes,
             received_at_never_decreases,
+            events_by_seq_come_in_the_order_asked_and_skip_absent_seqs,
+            bulk_inclusion_proofs_equal_single_ones,
+            notes_are_signed_with_the_log_key_but_never_as_checkpoints,
+            every_tenant_is_listed,
         );
         $crate::conformance::store_conformance_suite!(@probed $make_store;
             a_trained_dictionary_keeps_old_and_new_events_readable_and_verify_clean,
@@ -1418,4 +1422,84 @@ mod sqlite {
     }
 
     store_conformance_suite!(sqlite_store());
+}
+
+pub fn events_by_seq_come_in_the_order_asked_and_skip_absent_seqs(store: &impl Store) {
+    let t = tenant("byseq");
+    append(store, &t, anonymous_events(1, 30));
+    let asked = [7, 3, 30, 31, 1, 3, 0];
+    let got: Vec<u64> = store
+        .events(&t, &asked)
+        .expect("events")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(got, vec![7, 3, 30, 1, 3]);
+    for event in store.events(&t, &[5, 9]).expect("events") {
+        let single = stored_event(store, &t, event.seq);
+        assert_eq!(event.canonical, single.canonical);
+        assert_eq!(event.leaf_hash, single.leaf_hash);
+    }
+    assert!(store.events(&tenant("nobody"), &[1]).expect("events").is_empty());
+}
+
+pub fn bulk_inclusion_proofs_equal_single_ones(store: &impl Store) {
+    let t = tenant("bulkproofs");
+    append(store, &t, anonymous_events(1, 300));
+    let checkpoint = sign_now(store, &t);
+    let leaves: Vec<u64> = vec![0, 1, 2, 255, 256, 299, 17, 17];
+    let bulk = store
+        .inclusion_proofs(&t, checkpoint.size, &leaves)
+        .expect("bulk proofs");
+    assert_eq!(bulk.len(), leaves.len());
+    for (leaf_index, proof) in leaves.iter().zip(&bulk) {
+        let (leaf, single) = store
+            .inclusion_proof(&t, *leaf_index, checkpoint.size)
+            .expect("proof");
+        assert_eq!(proof, &single, "leaf {leaf_index}");
+        verify_inclusion(*leaf_index, checkpoint.size, &leaf, proof, &checkpoint.root)
+            .expect("verifies");
+    }
+    assert_bad_request(
+        store.inclusion_proofs(&t, checkpoint.size, &[300]),
+        "a leaf outside the tree",
+    );
+    assert_bad_request(
+        store.inclusion_proofs(&t, checkpoint.size + 1, &[0]),
+        "a size beyond the tree",
+    );
+}
+
+pub fn notes_are_signed_with_the_log_key_but_never_as_checkpoints(store: &impl Store) {
+    let t = tenant("notes");
+    store.ensure_tenant(&t).expect("tenant");
+    let note = store
+        .sign_note(&t, "auditlog export v1\nsomething\n")
+        .expect("sign");
+    let body = verifier(store, &t).verify(&note).expect("verifies with the log key");
+    assert_eq!(body, "auditlog export v1\nsomething\n");
+    let origin = latest_checkpoint(store, &t).map_or_else(
+        || format!("auditlog/{}", t.as_str()),
+        |cp| cp.origin,
+    );
+    assert_bad_request(
+        store.sign_note(&t, &format!("{origin}\n1\nAAAA\n")),
+        "a checkpoint-shaped note",
+    );
+}
+
+pub fn every_tenant_is_listed(store: &impl Store) {
+    for name in ["listed-b", "listed-a"] {
+        store.ensure_tenant(&tenant(name)).expect("tenant");
+    }
+    let names: Vec<String> = store
+        .tenants()
+        .expect("tenants")
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    assert!(names.contains(&"listed-a".to_owned()) && names.contains(&"listed-b".to_owned()));
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
 }
