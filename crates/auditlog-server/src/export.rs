@@ -416,13 +416,19 @@ fn csv_row(event: &Value) -> Vec<String> {
         Some(Value::Null) | None => String::new(),
         Some(other) => String::from_utf8_lossy(&other.to_canonical()).into_owned(),
     };
+    // `{"after":…,"before":…,"context":…}` with the sides present, in RFC 8785 key order.
     let mut data = Vec::new();
-    let sides: Vec<(String, Value)> = ["before", "after", "context"]
-        .iter()
-        .filter_map(|side| event.get(side).map(|v| ((*side).to_owned(), v.clone())))
-        .collect();
-    if !sides.is_empty() {
-        Value::Object(sides).write_canonical(&mut data);
+    for side in ["after", "before", "context"] {
+        if let Some(value) = event.get(side) {
+            data.push(if data.is_empty() { b'{' } else { b',' });
+            data.extend_from_slice(b"\"");
+            data.extend_from_slice(side.as_bytes());
+            data.extend_from_slice(b"\":");
+            value.write_canonical(&mut data);
+        }
+    }
+    if !data.is_empty() {
+        data.push(b'}');
     }
     vec![
         text("seq"),

@@ -1440,7 +1440,12 @@ pub fn events_by_seq_come_in_the_order_asked_and_skip_absent_seqs(store: &impl S
         assert_eq!(event.canonical, single.canonical);
         assert_eq!(event.leaf_hash, single.leaf_hash);
     }
-    assert!(store.events(&tenant("nobody"), &[1]).expect("events").is_empty());
+    assert!(
+        store
+            .events(&tenant("nobody"), &[1])
+            .expect("events")
+            .is_empty()
+    );
 }
 
 pub fn bulk_inclusion_proofs_equal_single_ones(store: &impl Store) {
@@ -1476,12 +1481,12 @@ pub fn notes_are_signed_with_the_log_key_but_never_as_checkpoints(store: &impl S
     let note = store
         .sign_note(&t, "auditlog export v1\nsomething\n")
         .expect("sign");
-    let body = verifier(store, &t).verify(&note).expect("verifies with the log key");
+    let body = verifier(store, &t)
+        .verify(&note)
+        .expect("verifies with the log key");
     assert_eq!(body, "auditlog export v1\nsomething\n");
-    let origin = latest_checkpoint(store, &t).map_or_else(
-        || format!("auditlog/{}", t.as_str()),
-        |cp| cp.origin,
-    );
+    let origin = latest_checkpoint(store, &t)
+        .map_or_else(|| format!("auditlog/{}", t.as_str()), |cp| cp.origin);
     assert_bad_request(
         store.sign_note(&t, &format!("{origin}\n1\nAAAA\n")),
         "a checkpoint-shaped note",
