@@ -9,6 +9,7 @@ mod error;
 mod export;
 mod routes;
 mod search;
+mod tlog;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

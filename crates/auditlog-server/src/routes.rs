@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/histogram", get(crate::search::histogram))
         .route("/api/v1/stream", get(crate::search::stream))
         .route("/api/v1/export", get(crate::export::export))
+        .route("/api/v1/tlog/checkpoint", get(checkpoint))
+        .route("/api/v1/tlog/tile/{*path}", get(crate::tlog::tile))
         .route("/api/v1/events/{seq}", get(event_by_seq))
         .route("/api/v1/checkpoint", get(checkpoint))
         .route("/api/v1/public-key", get(public_key))

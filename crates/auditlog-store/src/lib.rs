@@ -130,6 +130,11 @@ pub trait Store: Send + Sync + 'static {
             .map(|&leaf_index| Ok(self.inclusion_proof(tenant, leaf_index, size)?.1))
             .collect()
     }
+    /// The stored tile (level, index) of the tenant's tree in C2SP tlog-tiles form: its
+    /// hashes as the tree has them now (a partial tile holds the hashes known so far; its
+    /// first W hashes are the tile of width W). `None` when the tree has no such tile.
+    fn tile(&self, tenant: &TenantId, level: u8, index: u64)
+    -> Result<Option<Vec<u8>>, StoreError>;
     fn consistency_proof(
         &self,
         tenant: &TenantId,

@@ -742,6 +742,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn tile(
+        &self,
+        tenant: &TenantId,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_conn(|conn| {
+            let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
+                return Ok(None);
+            };
+            Ok(conn
+                .query_row(
+                    "SELECT data FROM tiles WHERE tenant = ?1 AND level = ?2 AND idx = ?3",
+                    params![
+                        tenant_id,
+                        i64::from(level),
+                        index.min(i64::MAX as u64) as i64
+                    ],
+                    |row| row.get::<_, Vec<u8>>(0),
+                )
+                .optional()?)
+        })
+    }
+
     fn consistency_proof(
         &self,
         tenant: &TenantId,

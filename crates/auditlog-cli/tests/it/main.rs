@@ -4,6 +4,7 @@ mod api;
 mod api_rules;
 mod cli;
 mod crash;
+mod interop;
 mod search_api;
 mod search_cli;
 mod support;
