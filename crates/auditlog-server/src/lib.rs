@@ -10,6 +10,7 @@ mod export;
 mod routes;
 mod search;
 mod tlog;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use export::{
     EXPORT_NOTE_HEADER, Export, ExportFormat, next_chain, pin_checkpoint, spreadsheet_safe,
 };
 pub use routes::event_json;
+pub use watch::{AnchorConfig, Watch, WatchState, start_anchors, start_self_verify};
 
 use auditlog_search::SearchEngine;
 use auditlog_store::Store;
@@ -68,6 +70,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Counts acknowledged appends; live streams wait on it.
     pub appended: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Anchors and self-verification, for `/healthz`.
+    pub watch: WatchState,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
             search,
             config: Arc::new(config),
             appended: Arc::new(tokio::sync::watch::Sender::new(0)),
+            watch: WatchState::default(),
         }
     }
 }

@@ -497,6 +497,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
             "writable": health.writable,
             "problem": health.problem,
         },
+        "background": crate::watch::health_json(&state.watch),
     });
     (status, axum::Json(body)).into_response()
 }

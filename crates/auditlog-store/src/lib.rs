@@ -17,7 +17,7 @@ pub mod verify;
 
 pub use error::StoreError;
 pub use prepare::{PreparedEvent, prepare_event};
-pub use sqlite::{SqliteStore, StoreOptions, now};
+pub use sqlite::{CheckpointHook, SqliteStore, StoreOptions, now};
 pub use tokens::{Principal, Scope, Scopes, TokenInfo};
 pub use verify::{Finding, FindingKind, VerifyReport};
 
@@ -130,6 +130,8 @@ pub trait Store: Send + Sync + 'static {
             .map(|&leaf_index| Ok(self.inclusion_proof(tenant, leaf_index, size)?.1))
             .collect()
     }
+    /// The root hash of the tenant's tree at `size` (1 to the tree size), from storage.
+    fn root_at(&self, tenant: &TenantId, size: u64) -> Result<Hash, StoreError>;
     /// The stored tile (level, index) of the tenant's tree in C2SP tlog-tiles form: its
     /// hashes as the tree has them now (a partial tile holds the hashes known so far; its
     /// first W hashes are the tile of width W). `None` when the tree has no such tile.

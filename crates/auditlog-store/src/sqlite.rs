@@ -53,6 +53,19 @@ pub struct StoreOptions {
     pub origin_prefix: String,
     /// Where the tenants' signing keys live (`<tenant>.key`); default `<data>/keys`.
     pub key_dir: Option<PathBuf>,
+    /// Called with every checkpoint once it is on disk (from the syncer thread: it must not
+    /// block; hand the note to another thread).
+    pub on_checkpoint: Option<CheckpointHook>,
+}
+
+/// A function given each signed checkpoint: tenant, tree size, signed note.
+#[derive(Clone)]
+pub struct CheckpointHook(pub Arc<dyn Fn(&TenantId, u64, &str) + Send + Sync>);
+
+impl std::fmt::Debug for CheckpointHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckpointHook")
+    }
 }
 
 impl Default for StoreOptions {
@@ -63,6 +76,7 @@ impl Default for StoreOptions {
             max_group_events: 50_000,
             origin_prefix: "auditlog/".to_owned(),
             key_dir: None,
+            on_checkpoint: None,
         }
     }
 }
@@ -742,6 +756,21 @@ impl Store for SqliteStore {
         })
     }
 
+    fn root_at(&self, tenant: &TenantId, size: u64) -> Result<Hash, StoreError> {
+        self.with_conn(|conn| {
+            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
+                return Err(StoreError::NotFound("the log is empty".into()));
+            };
+            if size == 0 || size > tree_size {
+                return Err(StoreError::BadRequest(format!(
+                    "size {size} is not between 1 and the tree size {tree_size}"
+                )));
+            }
+            let mut reader = tile_reader(conn, tenant_id);
+            Ok(merkle::root_at(size, &mut reader)?)
+        })
+    }
+
     fn tile(
         &self,
         tenant: &TenantId,
@@ -1032,14 +1061,14 @@ struct Writer {
     /// Committed groups go here to be fsynced and answered.
     syncer: Option<(Sender<SyncJob>, JoinHandle<()>)>,
     /// Checkpoints signed in the group being committed.
-    signed_in_group: Vec<(TenantId, u64)>,
+    signed_in_group: Vec<(TenantId, u64, String)>,
 }
 
 /// A committed group waiting for its fsync before it is answered.
 struct SyncJob {
     replies: Vec<(AppendDone, Result<AppendOutcome, StoreError>)>,
     sign_waiters: Vec<mpsc::SyncSender<Result<(), StoreError>>>,
-    checkpoints: Vec<(TenantId, u64)>,
+    checkpoints: Vec<(TenantId, u64, String)>,
 }
 
 /// The syncer: fsync the WAL once for every batch of committed groups, then answer them. The
@@ -1061,12 +1090,19 @@ fn run_syncer(shared: Arc<Shared>, jobs: Receiver<SyncJob>) {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
                 for job in &batch {
-                    for (tenant, size) in &job.checkpoints {
+                    for (tenant, size, _) in &job.checkpoints {
                         let entry = durable.entry(tenant.clone()).or_insert(0);
                         *entry = (*entry).max(*size);
                     }
                 }
                 drop(durable);
+                if let Some(hook) = &shared.options.on_checkpoint {
+                    for job in &batch {
+                        for (tenant, size, note) in &job.checkpoints {
+                            (hook.0)(tenant, *size, note);
+                        }
+                    }
+                }
                 for job in batch {
                     for (done, outcome) in job.replies {
                         done(outcome);
@@ -1596,7 +1632,8 @@ impl Writer {
                 )?;
                 state.signed_size = state.size;
                 state.signed_at = Some(Instant::now());
-                self.signed_in_group.push((state.name.clone(), state.size));
+                self.signed_in_group
+                    .push((state.name.clone(), state.size, note.clone()));
             }
         }
         Ok(())

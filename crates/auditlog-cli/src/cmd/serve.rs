@@ -10,7 +10,9 @@ use auditlog_core::generate::{GenerateOptions, Generator};
 use auditlog_core::json::{JsonLimits, parse};
 use auditlog_core::tenant::TenantId;
 use auditlog_search::{SearchEngine, SearchOptions};
-use auditlog_server::{AppState, ServerConfig};
+use auditlog_server::{
+    AnchorConfig, AppState, ServerConfig, WatchState, start_anchors, start_self_verify,
+};
 use auditlog_store::{Scopes, SqliteStore, Store, StoreOptions, prepare_event};
 
 use crate::Outcome;
@@ -32,6 +34,16 @@ pub struct Args {
     /// Largest request body in bytes.
     #[arg(long, env = "AUDITLOG_MAX_BODY_BYTES", default_value_t = 10 << 20)]
     max_body_bytes: usize,
+    /// Copy every signed checkpoint into this directory (outside the data directory), for
+    /// `auditlog verify --anchors DIR`.
+    #[arg(long, env = "AUDITLOG_ANCHOR_DIR")]
+    anchor_dir: Option<std::path::PathBuf>,
+    /// POST every signed checkpoint (text/plain) to this URL, e.g. a webhook.
+    #[arg(long, env = "AUDITLOG_ANCHOR_URL")]
+    anchor_url: Option<String>,
+    /// Verify every log this often, in seconds (0: never); the result is in /healthz.
+    #[arg(long, env = "AUDITLOG_VERIFY_EVERY_SECS", default_value_t = 3600)]
+    verify_every_secs: u64,
 }
 
 pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
@@ -44,8 +56,15 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         .with_writer(std::io::stderr)
         .init();
     let fresh = !data.join("auditlog.db").exists();
+    let watch = WatchState::default();
+    let anchors = AnchorConfig {
+        dir: args.anchor_dir.clone(),
+        url: args.anchor_url.clone(),
+    };
+    let on_checkpoint = (!anchors.is_empty()).then(|| start_anchors(anchors, watch.clone()));
     let options = StoreOptions {
         checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms.max(10)),
+        on_checkpoint,
         ..ctx.options()
     };
     let store = Arc::new(
@@ -83,7 +102,15 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         )
         .context("open the search index")?,
     );
-    let state = AppState::new(store_dyn, search.clone(), config);
+    if args.verify_every_secs > 0 {
+        start_self_verify(
+            store_dyn.clone(),
+            Duration::from_secs(args.verify_every_secs),
+            watch.clone(),
+        );
+    }
+    let mut state = AppState::new(store_dyn, search.clone(), config);
+    state.watch = watch;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

@@ -13,17 +13,25 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Check an NDJSON export offline instead of the data directory (needs --key).
-    #[arg(long, requires = "key")]
+    #[arg(long, requires = "key", conflicts_with = "anchors")]
     bundle: Option<std::path::PathBuf>,
+    /// Also check the log against every checkpoint anchored in this directory (`serve
+    /// --anchor-dir`): a log cut short or rebuilt since is reported with the anchored size.
+    #[arg(long)]
+    anchors: Option<std::path::PathBuf>,
     /// The log's verifier key (`auditlog key show`, `GET /api/v1/public-key`), or a file
-    /// holding it.
-    #[arg(long, requires = "bundle")]
+    /// holding it. Needed with --bundle; with --anchors it replaces the key in the data
+    /// directory (a key known from elsewhere also catches a log re-keyed and rebuilt).
+    #[arg(long)]
     key: Option<String>,
 }
 
 pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     if let (Some(bundle), Some(key)) = (&args.bundle, &args.key) {
         return run_bundle(bundle, key, args.format);
+    }
+    if args.key.is_some() && args.anchors.is_none() {
+        anyhow::bail!("--key goes with --bundle or --anchors");
     }
     let store = open_shared(ctx)?;
     let tenant = args.tenant.parse()?;
@@ -34,9 +42,18 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
+    let anchor_findings = match &args.anchors {
+        Some(dir) => check_anchors(&store, &tenant, dir, args.key.as_deref())?,
+        None => Vec::new(),
+    };
     let seconds = started.elapsed().as_secs_f64();
     match args.format {
         Format::Json => {
+            for finding in &anchor_findings {
+                super::out(
+                    json!({"kind": finding.kind, "anchored_size": finding.size, "anchor": finding.file, "detail": finding.detail}),
+                )?;
+            }
             for finding in &report.findings {
                 super::out(format!(
                     "{}",
@@ -52,12 +69,19 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                     "events_checked": report.events_checked,
                     "checkpoints_checked": report.checkpoints_checked,
                     "latest_checkpoint": report.latest_checkpoint,
-                    "findings": report.findings.len() as u64 + report.more_findings,
+                    "findings": report.findings.len() as u64 + report.more_findings + anchor_findings.len() as u64,
+                    "anchors_checked": args.anchors.as_ref().map(|_| anchor_findings.len()),
                     "seconds": seconds,
                 })
             ))?;
         }
         Format::Text => {
+            for finding in &anchor_findings {
+                super::out(format!(
+                    "{} at anchored size {} ({}): {}",
+                    finding.kind, finding.size, finding.file, finding.detail
+                ))?;
+            }
             for finding in &report.findings {
                 match finding.seq {
                     Some(seq) => {
@@ -69,7 +93,11 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             if report.more_findings > 0 {
                 super::out(format!("… and {} more findings", report.more_findings))?;
             }
-            let verdict = if report.is_clean() { "ok" } else { "FAILED" };
+            let verdict = if report.is_clean() && anchor_findings.is_empty() {
+                "ok"
+            } else {
+                "FAILED"
+            };
             super::out(format!(
                 "{verdict}: tenant {}, {} events, {} checkpoints (latest {}), {} findings, {:.2}s",
                 report.tenant,
@@ -83,11 +111,100 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             ))?;
         }
     }
-    Ok(if report.is_clean() {
+    Ok(if report.is_clean() && anchor_findings.is_empty() {
         Outcome::Ok
     } else {
         Outcome::Found
     })
+}
+
+/// A disagreement between the log and an anchored checkpoint.
+struct AnchorFinding {
+    kind: &'static str,
+    size: u64,
+    file: String,
+    detail: String,
+}
+
+/// Checks the live log against every anchored checkpoint of the tenant
+/// (`<dir>/<tenant>/*.checkpoint`): signed with the key, no larger than the log, and the
+/// log's tree at that size is the anchored one (consistency proof from it to the log's size).
+fn check_anchors(
+    store: &auditlog_store::SqliteStore,
+    tenant: &auditlog_core::tenant::TenantId,
+    dir: &std::path::Path,
+    key: Option<&str>,
+) -> anyhow::Result<Vec<AnchorFinding>> {
+    use auditlog_ledger::merkle::verify_consistency;
+    use auditlog_ledger::note::{NoteVerifier, open_checkpoint};
+    let verifier = match key {
+        Some(key) => super::bundle::read_key(key)?,
+        None => NoteVerifier::parse(&store.verifier_key(tenant)?)
+            .map_err(|e| anyhow::anyhow!("the log's key: {e}"))?,
+    };
+    let tenant_dir = dir.join(tenant.as_str());
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&tenant_dir)
+        .map_err(|e| anyhow::anyhow!("read {}: {e}", tenant_dir.display()))?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "checkpoint"))
+        .collect();
+    files.sort();
+    let tree_size = store.tree_size(tenant)?;
+    let current_root = if tree_size > 0 {
+        Some(store.root_at(tenant, tree_size)?)
+    } else {
+        None
+    };
+    let mut findings = Vec::new();
+    for path in files {
+        let file = path.display().to_string();
+        let note = std::fs::read_to_string(&path)?;
+        let checkpoint = match open_checkpoint(&verifier, &note) {
+            Ok(checkpoint) => checkpoint,
+            Err(e) => {
+                findings.push(AnchorFinding {
+                    kind: "bad_signature",
+                    size: 0,
+                    file,
+                    detail: format!("the anchored checkpoint does not verify with the key: {e}"),
+                });
+                continue;
+            }
+        };
+        let size = checkpoint.size;
+        if size > tree_size {
+            findings.push(AnchorFinding {
+                kind: "truncated",
+                size,
+                file,
+                detail: format!(
+                    "a checkpoint of {size} events was anchored, the log now has {tree_size}"
+                ),
+            });
+            continue;
+        }
+        let Some(current_root) = current_root else {
+            continue;
+        };
+        let consistent = store
+            .consistency_proof(tenant, size, tree_size)
+            .ok()
+            .is_some_and(|proof| {
+                verify_consistency(size, tree_size, &checkpoint.root, &current_root, &proof).is_ok()
+            });
+        if !consistent || store.root_at(tenant, size)? != checkpoint.root {
+            findings.push(AnchorFinding {
+                kind: "altered",
+                size,
+                file,
+                detail: format!(
+                    "the log's first {size} events are not the ones anchored (rewritten or rebuilt)"
+                ),
+            });
+        }
+    }
+    Ok(findings)
 }
 
 fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Result<Outcome> {
