@@ -63,12 +63,12 @@ pub fn health_json(state: &WatchState) -> Value {
     })
 }
 
+/// A signed checkpoint on its way to the anchors: tenant, size, note.
+type Signed = (TenantId, u64, String);
+
 /// Starts the anchor thread; the hook goes into the store's options.
 pub fn start_anchors(config: AnchorConfig, state: WatchState) -> CheckpointHook {
-    let (tx, rx): (
-        Sender<(TenantId, u64, String)>,
-        Receiver<(TenantId, u64, String)>,
-    ) = std::sync::mpsc::channel();
+    let (tx, rx): (Sender<Signed>, Receiver<Signed>) = std::sync::mpsc::channel();
     let sender = Mutex::new(tx);
     lock(&state).anchors_enabled = !config.is_empty();
     std::thread::Builder::new()

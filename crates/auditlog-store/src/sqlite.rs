@@ -58,9 +58,12 @@ pub struct StoreOptions {
     pub on_checkpoint: Option<CheckpointHook>,
 }
 
-/// A function given each signed checkpoint: tenant, tree size, signed note.
+/// What a [`CheckpointHook`] calls: tenant, tree size, signed note.
+pub type CheckpointFn = dyn Fn(&TenantId, u64, &str) + Send + Sync;
+
+/// A function given each signed checkpoint.
 #[derive(Clone)]
-pub struct CheckpointHook(pub Arc<dyn Fn(&TenantId, u64, &str) + Send + Sync>);
+pub struct CheckpointHook(pub Arc<CheckpointFn>);
 
 impl std::fmt::Debug for CheckpointHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
