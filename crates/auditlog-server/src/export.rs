@@ -29,7 +29,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use auditlog_core::json::{JsonLimits, Value, parse};
+#[cfg(test)]
+use auditlog_core::json::{Value, parse};
 use auditlog_search::{SearchRequest, SortField, SortOrder};
 use auditlog_store::Scope;
 
@@ -98,8 +99,15 @@ pub async fn export(
     let tenant = caller.0.tenant.clone();
     let store = state.store.clone();
     let pinned_tenant = tenant.clone();
-    let (size, checkpoint) =
-        blocking(move || Ok(pin_checkpoint(store.as_ref(), &pinned_tenant)?)).await?;
+    let engine = state.search.clone();
+    let (size, checkpoint) = blocking(move || {
+        let pinned = pin_checkpoint(store.as_ref(), &pinned_tenant)?;
+        // The index must reach the pinned tree before the 200 goes out: a lag found later
+        // could only break the body off.
+        engine.catch_up(&pinned_tenant, Duration::from_secs(10))?;
+        Ok(pinned)
+    })
+    .await?;
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let mut export = Export {
@@ -150,8 +158,8 @@ pub async fn export(
 }
 
 /// The checkpoint an export is pinned to: the writer is asked to sign one now, and the newest
-/// on disk is taken once it covers every event acknowledged before the call (after 5 s, what
-/// is signed). `(0, None)` for an empty log.
+/// on disk is taken once it covers every event acknowledged before the call (not within 5 s:
+/// an error, never an export that leaves events out). `(0, None)` for an empty log.
 pub fn pin_checkpoint(
     store: &dyn Store,
     tenant: &TenantId,
@@ -164,8 +172,11 @@ pub fn pin_checkpoint(
         match latest {
             Some(cp) if cp.size >= wanted => return Ok((cp.size, Some(cp.note))),
             None if wanted == 0 => return Ok((0, None)),
-            latest if Instant::now() >= deadline => {
-                return Ok(latest.map_or((0, None), |cp| (cp.size, Some(cp.note))));
+            _ if Instant::now() >= deadline => {
+                // Never leave acknowledged events out silently.
+                return Err(StoreError::Unavailable(format!(
+                    "no signed checkpoint covers the {wanted} events stored; try again"
+                )));
             }
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -283,12 +294,21 @@ impl Export {
             }
         }
         if self.format == ExportFormat::Ndjson {
-            let origin = self
+            // The origin is the log key's name (also for an empty log, without a checkpoint).
+            let origin = match self
                 .checkpoint
                 .as_deref()
                 .and_then(|note| note.lines().next())
-                .unwrap_or_default()
-                .to_owned();
+            {
+                Some(origin) => origin.to_owned(),
+                None => store
+                    .verifier_key(&self.tenant)
+                    .map_err(|e| e.to_string())?
+                    .split('+')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
             let body = format!(
                 "{EXPORT_NOTE_HEADER}\n{origin}\n{}\n{lines}\n{}\nq={}\n",
                 self.size,
@@ -324,17 +344,11 @@ impl Lines<'_> {
     fn write(&mut self, events: &[auditlog_store::StoredEvent]) -> Result<(), String> {
         match self.format {
             ExportFormat::Csv => {
-                let limits = JsonLimits {
-                    max_depth: 64,
-                    max_event_bytes: 64 << 20,
-                };
                 let mut writer = csv::Writer::from_writer(&mut *self.buffer);
                 for event in events {
-                    let value = parse(&event.canonical, &limits)
-                        .map_err(|e| format!("stored event {}: {e}", event.seq))?;
-                    writer
-                        .write_record(csv_row(&value))
-                        .map_err(|e| e.to_string())?;
+                    let row = csv_row_fast(&event.canonical)
+                        .ok_or_else(|| format!("stored event {} is not canonical", event.seq))?;
+                    writer.write_record(&row).map_err(|e| e.to_string())?;
                     *self.lines += 1;
                 }
                 writer.flush().map_err(|e| e.to_string())?;
@@ -410,6 +424,7 @@ const CSV_HEADER: [&str; 10] = [
     "data",
 ];
 
+#[cfg(test)]
 fn csv_row(event: &Value) -> Vec<String> {
     let text = |name: &str| match event.get(name) {
         Some(Value::String(text)) => text.clone(),
@@ -444,11 +459,230 @@ fn csv_row(event: &Value) -> Vec<String> {
     ]
 }
 
+/// The CSV row of a stored canonical event, read straight from its bytes: the top-level
+/// members are found by skipping values (the bytes are our own RFC 8785 output, so strings
+/// use only its escapes), and the data cell is the members `after`, `before`, `context`
+/// copied as they are (already canonical). Equal to [`csv_row`] of the parsed event (tested);
+/// about three times faster. `None` if the bytes are not such an object.
+fn csv_row_fast(canonical: &[u8]) -> Option<Vec<Vec<u8>>> {
+    const COLUMNS: [&[u8]; 9] = [
+        b"seq",
+        b"user",
+        b"ip",
+        b"time",
+        b"primary_key",
+        b"action",
+        b"table",
+        b"message",
+        b"source",
+    ];
+    let mut cells: [Option<&[u8]>; 9] = [None; 9];
+    let mut data: Vec<u8> = Vec::new();
+    let bytes = canonical;
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    let mut pos = 1;
+    while pos < bytes.len() && bytes[pos] != b'}' {
+        if bytes[pos] == b',' {
+            pos += 1;
+        }
+        let key_end = string_end(bytes, pos)?;
+        let key = &bytes[pos + 1..key_end - 1];
+        if bytes.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value_start = key_end + 1;
+        let value_end = value_end(bytes, value_start)?;
+        let value = &bytes[value_start..value_end];
+        if let Some(column) = COLUMNS.iter().position(|c| *c == key) {
+            cells[column] = Some(value);
+        } else if matches!(key, b"after" | b"before" | b"context") {
+            data.push(if data.is_empty() { b'{' } else { b',' });
+            data.extend_from_slice(&bytes[pos..value_end]);
+        }
+        pos = value_end;
+    }
+    if !data.is_empty() {
+        data.push(b'}');
+    }
+    let mut row = Vec::with_capacity(10);
+    for (column, cell) in cells.iter().enumerate() {
+        let text = match cell {
+            None => Vec::new(),
+            Some(raw) if raw.first() == Some(&b'"') => unescape(&raw[1..raw.len() - 1])?,
+            Some(b"null") => Vec::new(),
+            Some(raw) => raw.to_vec(),
+        };
+        // seq and time are never formula-like; the rest may hold anything.
+        row.push(if column == 0 || column == 3 {
+            text
+        } else {
+            spreadsheet_safe_bytes(text)
+        });
+    }
+    row.push(spreadsheet_safe_bytes(data));
+    Some(row)
+}
+
+/// The index just past the JSON string starting at `start` (its closing quote + 1).
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    if bytes.get(start) != Some(&b'"') {
+        return None;
+    }
+    let mut pos = start + 1;
+    loop {
+        match *bytes.get(pos)? {
+            b'"' => return Some(pos + 1),
+            b'\\' => pos += 2,
+            _ => pos += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `start`.
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    match *bytes.get(start)? {
+        b'"' => string_end(bytes, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut pos = start;
+            loop {
+                match *bytes.get(pos)? {
+                    b'"' => {
+                        pos = string_end(bytes, pos)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(pos + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                pos += 1;
+            }
+        }
+        _ => {
+            let mut pos = start;
+            while pos < bytes.len() && !matches!(bytes[pos], b',' | b'}' | b']') {
+                pos += 1;
+            }
+            Some(pos)
+        }
+    }
+}
+
+/// The text of a canonical JSON string's inside (RFC 8785 escapes only).
+fn unescape(raw: &[u8]) -> Option<Vec<u8>> {
+    if !raw.contains(&b'\\') {
+        return Some(raw.to_vec());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut pos = 0;
+    while pos < raw.len() {
+        if raw[pos] != b'\\' {
+            out.push(raw[pos]);
+            pos += 1;
+            continue;
+        }
+        let escaped = *raw.get(pos + 1)?;
+        pos += 2;
+        out.push(match escaped {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b't' => b'\t',
+            b'n' => b'\n',
+            b'f' => 0x0C,
+            b'r' => b'\r',
+            b'u' => {
+                let hex = std::str::from_utf8(raw.get(pos..pos + 4)?).ok()?;
+                let code = u32::from_str_radix(hex, 16).ok()?;
+                pos += 4;
+                // RFC 8785 writes only C0 controls this way.
+                u8::try_from(code).ok().filter(|b| *b < 0x20)?
+            }
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+fn spreadsheet_safe_bytes(text: Vec<u8>) -> Vec<u8> {
+    match text.first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
+            let mut out = Vec::with_capacity(text.len() + 1);
+            out.push(b'\'');
+            out.extend_from_slice(&text);
+            out
+        }
+        _ => text,
+    }
+}
+
 /// A cell a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, tab or carriage
 /// return gets a leading `'` (OWASP's advice on CSV injection).
 pub fn spreadsheet_safe(text: &str) -> String {
     match text.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
         _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_core::json::JsonLimits;
+
+    fn slow(canonical: &[u8]) -> Vec<Vec<u8>> {
+        let value = parse(canonical, &JsonLimits::default()).expect("parse");
+        csv_row(&value)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect()
+    }
+
+    #[test]
+    fn the_fast_csv_row_equals_the_parsed_one() {
+        let mut generator = auditlog_core::generate::Generator::new(Default::default());
+        let mut cases: Vec<Vec<u8>> = (0..2000)
+            .map(|seq| {
+                let line = generator.next().expect("event");
+                let value = parse(line.as_bytes(), &JsonLimits::default()).expect("parse");
+                let mut members = match value {
+                    Value::Object(members) => members,
+                    _ => unreachable!(),
+                };
+                members.push((
+                    "seq".to_owned(),
+                    Value::Number(auditlog_core::json::Number::from_i64(seq).expect("n")),
+                ));
+                let mut out = Vec::new();
+                Value::Object(members).write_canonical(&mut out);
+                out
+            })
+            .collect();
+        for hostile in [
+            r#"{"action":"=cmd","message":"a\"b\\c\n\u0001\t","primary_key":"-1","seq":1,"time":"2026-01-01T00:00:00Z","user":"@x"}"#,
+            r#"{"after":{"k":["}",{"x":"]"}]},"before":null,"context":{},"seq":2,"user":"\t=1+1"}"#,
+            r#"{"message":"é \" } ] , :","seq":3,"source":"+","table":"\r"}"#,
+        ] {
+            let value = parse(hostile.as_bytes(), &JsonLimits::default()).expect("parse");
+            let mut out = Vec::new();
+            value.write_canonical(&mut out);
+            cases.push(out);
+        }
+        for case in cases {
+            assert_eq!(
+                csv_row_fast(&case).expect("fast"),
+                slow(&case),
+                "{}",
+                String::from_utf8_lossy(&case)
+            );
+        }
     }
 }

@@ -53,11 +53,14 @@ fn decode_hash(value: Option<&Value>) -> Option<[u8; 32]> {
 
 pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<BundleReport> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // Non-blank lines with their line numbers in the file.
     let mut lines: Vec<String> = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
+    let mut numbers: Vec<u64> = Vec::new();
+    for (idx, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("read {}", path.display()))?;
         if !line.trim().is_empty() {
             lines.push(line);
+            numbers.push(idx as u64 + 1);
         }
     }
     let mut problems = Vec::new();
@@ -74,13 +77,11 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     let Some(last) = lines.pop() else {
         anyhow::bail!("{} is empty", path.display());
     };
-    let last_line = lines.len() as u64 + 1;
+    let last_line = numbers.pop().unwrap_or(1);
     // The trailer: checkpoint and export note.
     let trailer = parse(last.as_bytes(), &limits).ok();
-    let checkpoint_note = trailer
-        .as_ref()
-        .and_then(|t| t.get("checkpoint"))
-        .and_then(Value::as_str);
+    // `"checkpoint"` is a signed note, or null for the export of an empty log.
+    let checkpoint_note = trailer.as_ref().and_then(|t| t.get("checkpoint"));
     let export_note = trailer
         .as_ref()
         .and_then(|t| t.get("export"))
@@ -90,18 +91,23 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
             "line {last_line}: the last line is not {{\"checkpoint\": …, \"export\": …}}; not an auditlog NDJSON export"
         );
     };
-    let checkpoint = match open_checkpoint(verifier, checkpoint_note) {
-        Ok(checkpoint) => Some(checkpoint),
-        Err(e) => {
-            problems.push(problem(
-                "bad_signature",
-                last_line,
-                None,
-                format!("the checkpoint does not verify: {e}"),
-            ));
-            None
-        }
+    let checkpoint = match checkpoint_note {
+        Value::String(note) => match open_checkpoint(verifier, note) {
+            Ok(checkpoint) => Some(checkpoint),
+            Err(e) => {
+                problems.push(problem(
+                    "bad_signature",
+                    last_line,
+                    None,
+                    format!("the checkpoint does not verify: {e}"),
+                ));
+                None
+            }
+        },
+        Value::Null => None,
+        _ => anyhow::bail!("line {last_line}: \"checkpoint\" is neither a note nor null"),
     };
+    let empty_log = matches!(checkpoint_note, Value::Null);
     let manifest = match verifier.verify(export_note) {
         Ok(body) => Some(body.to_owned()),
         Err(e) => {
@@ -134,6 +140,15 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
                 .decode(&fields[4])
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            if empty_log && (fields[2] != "0" || fields[1] != verifier.name()) {
+                problems.push(problem(
+                    "bad_signature",
+                    last_line,
+                    None,
+                    "the bundle has no checkpoint, but its export note is not for an empty log"
+                        .into(),
+                ));
+            }
             if let Some(cp) = &checkpoint
                 && (fields[1] != cp.origin || fields[2] != cp.size.to_string())
             {
@@ -152,7 +167,17 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     // First pass: every line's event, leaf and chain.
     let mut parsed: Vec<Option<([u8; 32], [u8; 32])>> = Vec::with_capacity(lines.len());
     for (idx, line) in lines.iter().enumerate() {
-        let line_no = idx as u64 + 1;
+        let line_no = numbers[idx];
+        if empty_log {
+            problems.push(problem(
+                "inserted",
+                line_no,
+                None,
+                "the export of an empty log has no event lines".into(),
+            ));
+            parsed.push(None);
+            continue;
+        }
         let Ok(Value::Object(members)) = parse(line.as_bytes(), &limits) else {
             problems.push(problem(
                 "malformed",
@@ -225,12 +250,19 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     let mut chain = [0u8; 32];
     let mut broken = false;
     let mut second_of_swap = false;
+    let mut after_malformed = false;
     for idx in 0..parsed.len() {
         let Some((leaf, stated)) = parsed[idx] else {
+            // Reported already; the chain picks up again from the next line's own value.
+            after_malformed = true;
             continue;
         };
         if std::mem::take(&mut second_of_swap) {
             // The first of a swapped pair already carried the chain past both.
+            continue;
+        }
+        if std::mem::take(&mut after_malformed) {
+            chain = stated;
             continue;
         }
         if next_chain(&chain, &leaf) != stated {
@@ -245,13 +277,14 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
                 }
                 _ => "missing",
             };
-            let line_no = idx as u64 + 1;
+            let line_no = numbers[idx];
+            let next_no = numbers.get(idx + 1).copied().unwrap_or(line_no + 1);
             problems.push(problem(
                 kind,
                 line_no,
                 None,
                 match kind {
-                    "reordered" => format!("lines {line_no} and {} are swapped", line_no + 1),
+                    "reordered" => format!("lines {line_no} and {next_no} are swapped"),
                     "inserted" => "this line is not part of the export".into(),
                     _ => "lines were removed before this one".into(),
                 },

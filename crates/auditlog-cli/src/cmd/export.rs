@@ -51,25 +51,43 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
-    let mut out: Box<dyn Write> = match &args.output {
+    // A file is written under a temporary name and renamed when whole, so a failed export
+    // never leaves (or empties) a file that looks like one.
+    let partial = args
+        .output
+        .as_ref()
+        .map(|path| path.with_extension(format!("partial{}", std::process::id())));
+    let mut out: Box<dyn Write> = match &partial {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let bar = super::progress_bar(0, "export");
-    let lines = match &args.url {
-        Some(url) => {
-            let token = args
-                .token
-                .as_deref()
-                .context("--url needs --token (or AUDITLOG_TOKEN)")?;
-            export_http(url, token, &args, &mut out, &bar)?
-        }
-        None => export_local(ctx, &args, &mut out, &bar)?,
-    };
-    out.flush()?;
+    let result = match &args.url {
+        Some(url) => match args.token.as_deref() {
+            Some(token) => export_http(url, token, &args, &mut out, &bar),
+            None => Err(anyhow::anyhow!("--url needs --token (or AUDITLOG_TOKEN)")),
+        },
+        None => export_local(ctx, &args, &mut out, &bar),
+    }
+    .and_then(|lines| Ok(out.flush().map(|()| lines)?));
+    drop(out);
     bar.finish_and_clear();
+    let lines = match (result, &partial, &args.output) {
+        (Ok(lines), Some(partial), Some(path)) => {
+            std::fs::rename(partial, path)
+                .with_context(|| format!("rename to {}", path.display()))?;
+            lines
+        }
+        (Ok(lines), _, _) => lines,
+        (Err(e), partial, _) => {
+            if let Some(partial) = partial {
+                let _ = std::fs::remove_file(partial);
+            }
+            return Err(e);
+        }
+    };
     if let Some(path) = &args.output {
         eprintln!("auditlog: exported {lines} events to {}", path.display());
     }

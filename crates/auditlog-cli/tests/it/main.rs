@@ -1,9 +1,11 @@
 //! End-to-end tests of the `auditlog` binary: real processes, real HTTP over a socket.
 
+mod anchors;
 mod api;
 mod api_rules;
 mod cli;
 mod crash;
+mod export_bundle;
 mod interop;
 mod search_api;
 mod search_cli;
