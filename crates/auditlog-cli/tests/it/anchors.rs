@@ -187,3 +187,62 @@ fn the_server_verifies_itself_and_reports_it_in_healthz() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A minimal webhook: answers every request 204 and hands over each body.
+fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; length];
+            if reader.read_exact(&mut body).is_ok() {
+                let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn every_checkpoint_is_posted_to_the_anchor_url() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let (url, received) = webhook();
+    let server = Server::start_with(&data, &["--anchor-url", &url]);
+    let client = server.client();
+    let reply = client.post(
+        "/api/v1/events",
+        "application/x-ndjson",
+        generate(20, 6).join("\n").as_bytes(),
+    );
+    assert_eq!(reply.status, 201);
+    let key = client.get("/api/v1/public-key").text.trim().to_owned();
+    let verifier = auditlog_ledger::note::NoteVerifier::parse(&key).expect("key");
+    let note = received
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a checkpoint posted to the webhook");
+    let checkpoint =
+        auditlog_ledger::note::open_checkpoint(&verifier, &note).expect("a signed checkpoint");
+    assert_eq!(checkpoint.size, 20);
+}
