@@ -245,26 +245,26 @@ impl Export {
                 SortOrder::Desc => Box::new(matches.descending()),
             };
             loop {
-                let seqs: Vec<u64> = ordered.by_ref().take(PAGE).collect();
+                let seqs: Vec<u64> = ordered.by_ref().take(2 * PAGE).collect();
                 if seqs.is_empty() {
                     break;
                 }
-                let first = seqs.iter().copied().min().unwrap_or(1);
-                let contiguous =
-                    seqs.len() as u64 == seqs.iter().copied().max().unwrap_or(0) - first + 1;
-                let mut events = if contiguous {
-                    store
-                        .events_from(&self.tenant, first, seqs.len())
-                        .map_err(|e| e.to_string())?
-                } else {
-                    store
-                        .events(&self.tenant, &seqs)
-                        .map_err(|e| e.to_string())?
-                };
-                if contiguous && self.request.order == SortOrder::Desc {
-                    events.reverse();
+                // Two halves on two threads: reading, proofs and formatting dominate, and
+                // only the chain must go in order.
+                let (left, right) = seqs.split_at(seqs.len().div_ceil(2));
+                let order = self.request.order;
+                let (left, right) = std::thread::scope(|scope| {
+                    let worker = scope.spawn(|| out.prepare(right, order));
+                    let left = out.prepare(left, order);
+                    let right = worker
+                        .join()
+                        .unwrap_or_else(|_| Err("an export thread panicked".to_owned()));
+                    (left, right)
+                });
+                match out.format {
+                    ExportFormat::Csv => out.emit([left?, right?])?,
+                    ExportFormat::Ndjson => out.emit_ndjson([left?, right?]),
                 }
-                out.write(&events)?;
                 if out.buffer.len() >= CHUNK {
                     send(out.buffer)?;
                 }
@@ -340,7 +340,96 @@ struct Lines<'a> {
     lines: &'a mut u64,
 }
 
+/// A part of a page, read and (for CSV) formatted off the main thread.
+struct Prepared {
+    events: Vec<auditlog_store::StoredEvent>,
+    proofs: Vec<Vec<[u8; 32]>>,
+    csv: Vec<u8>,
+}
+
 impl Lines<'_> {
+    /// Reads the events of `seqs` (in this order) and their proofs, or their CSV rows.
+    fn prepare(&self, seqs: &[u64], order: SortOrder) -> Result<Prepared, String> {
+        let first = seqs.iter().copied().min().unwrap_or(1);
+        let last = seqs.iter().copied().max().unwrap_or(0);
+        let contiguous = !seqs.is_empty() && seqs.len() as u64 == last - first + 1;
+        let mut events = if contiguous {
+            self.store
+                .events_from(self.tenant, first, seqs.len())
+                .map_err(|e| e.to_string())?
+        } else {
+            self.store
+                .events(self.tenant, seqs)
+                .map_err(|e| e.to_string())?
+        };
+        if contiguous && order == SortOrder::Desc {
+            events.reverse();
+        }
+        let mut prepared = Prepared {
+            events,
+            proofs: Vec::new(),
+            csv: Vec::new(),
+        };
+        match self.format {
+            ExportFormat::Ndjson => {
+                let leaves: Vec<u64> = prepared.events.iter().map(|e| e.seq - 1).collect();
+                prepared.proofs = self
+                    .store
+                    .inclusion_proofs(self.tenant, self.size, &leaves)
+                    .map_err(|e| e.to_string())?;
+            }
+            ExportFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(&mut prepared.csv);
+                for event in &prepared.events {
+                    let row = csv_row_fast(&event.canonical)
+                        .ok_or_else(|| format!("stored event {} is not canonical", event.seq))?;
+                    writer.write_record(&row).map_err(|e| e.to_string())?;
+                }
+                writer.flush().map_err(|e| e.to_string())?;
+                drop(writer);
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// Appends prepared parts in order: the chain runs through them here.
+    fn emit<const N: usize>(&mut self, parts: [Prepared; N]) -> Result<(), String> {
+        for part in parts {
+            match self.format {
+                ExportFormat::Csv => {
+                    self.buffer.extend_from_slice(&part.csv);
+                    *self.lines += part.events.len() as u64;
+                }
+                ExportFormat::Ndjson => unreachable!("NDJSON parts are emitted below"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends prepared NDJSON parts in order: the chain is computed through them first, then
+    /// the parts' lines are formatted on two threads.
+    fn emit_ndjson(&mut self, parts: [Prepared; 2]) {
+        let mut chains: [Vec<[u8; 32]>; 2] = [Vec::new(), Vec::new()];
+        for (part, chain_values) in parts.iter().zip(chains.iter_mut()) {
+            for event in &part.events {
+                *self.chain = next_chain(self.chain, &event.leaf_hash);
+                chain_values.push(*self.chain);
+            }
+            *self.lines += part.events.len() as u64;
+        }
+        let format = |part: &Prepared, chain_values: &[[u8; 32]], out: &mut Vec<u8>| {
+            for ((event, proof), chain) in part.events.iter().zip(&part.proofs).zip(chain_values) {
+                ndjson_line(out, &event.canonical, &event.leaf_hash, proof, chain);
+            }
+        };
+        let mut second = Vec::with_capacity(parts[1].events.len() * 1800);
+        std::thread::scope(|scope| {
+            scope.spawn(|| format(&parts[1], &chains[1], &mut second));
+            format(&parts[0], &chains[0], self.buffer);
+        });
+        self.buffer.extend_from_slice(&second);
+    }
+
     fn write(&mut self, events: &[auditlog_store::StoredEvent]) -> Result<(), String> {
         match self.format {
             ExportFormat::Csv => {
