@@ -492,8 +492,6 @@ impl TenantIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let writer: IndexWriter<TantivyDocument> =
-            index.writer_with_num_threads(1, options.writer_memory_bytes.max(15 << 20))?;
         let this = Arc::new(TenantIndex {
             reader,
             fields,
@@ -512,7 +510,9 @@ impl TenantIndex {
             index: this.clone(),
             store,
             tenant: tenant.clone(),
-            writer,
+            tantivy: index,
+            writer_memory_bytes: options.writer_memory_bytes.max(15 << 20),
+            writer: None,
             indexed: committed,
             last_leaf: None,
             commit_interval: options.commit_interval,
@@ -604,11 +604,17 @@ struct Indexer {
     index: Arc<TenantIndex>,
     store: Arc<dyn Store>,
     tenant: TenantId,
-    writer: IndexWriter<TantivyDocument>,
+    tantivy: Index,
+    writer_memory_bytes: usize,
+    /// Created on the indexer thread, so tantivy's threads inherit its lower priority.
+    writer: Option<IndexWriter<TantivyDocument>>,
     indexed: u64,
     last_leaf: Option<[u8; 32]>,
     commit_interval: Duration,
 }
+
+/// The nice value of indexer threads (0 is normal, 19 the lowest priority).
+const INDEXER_NICE: i32 = 10;
 
 /// Events read from the log at a time.
 const READ_BATCH: usize = 1024;
@@ -617,7 +623,19 @@ const COMMIT_EVERY_DOCS: u64 = 500_000;
 
 impl Indexer {
     fn run(mut self) {
-        if let Err(problem) = self.work() {
+        // Indexing yields to ingest: acknowledging events never waits for the index, and a
+        // busy machine lets the index fall behind (readers wait for it) rather than slowing
+        // writers. Linux applies a thread's nice value to the threads it starts.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEXER_NICE);
+        let created = self
+            .tantivy
+            .writer_with_num_threads(1, self.writer_memory_bytes)
+            .map_err(|e| e.to_string());
+        let result = created.and_then(|writer| {
+            self.writer = Some(writer);
+            self.work()
+        });
+        if let Err(problem) = result {
             tracing::error!("search index of {}: {problem}", self.tenant);
             let mut state = self.index.lock();
             state.failed = Some(problem);
@@ -682,6 +700,12 @@ impl Indexer {
         }
     }
 
+    fn writer(&mut self) -> Result<&mut IndexWriter<TantivyDocument>, String> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| "the index writer is not open".to_owned())
+    }
+
     fn add_from_log(&mut self) -> Result<(), String> {
         let events = self
             .store
@@ -702,7 +726,9 @@ impl Indexer {
             let value = json::parse(&event.canonical, &limits)
                 .map_err(|e| format!("event {}: {e}", event.seq))?;
             let doc = schema::document(&fields, &value).map_err(|e| e.to_string())?;
-            self.writer.add_document(doc).map_err(|e| e.to_string())?;
+            self.writer()?
+                .add_document(doc)
+                .map_err(|e| e.to_string())?;
             self.indexed = event.seq;
             self.last_leaf = Some(event.leaf_hash);
         }
@@ -711,8 +737,10 @@ impl Indexer {
     }
 
     fn commit(&mut self) -> Result<(), String> {
-        let mut prepared = self.writer.prepare_commit().map_err(|e| e.to_string())?;
-        prepared.set_payload(&payload(self.indexed, self.last_leaf.as_ref()));
+        let leaf = self.last_leaf;
+        let indexed = self.indexed;
+        let mut prepared = self.writer()?.prepare_commit().map_err(|e| e.to_string())?;
+        prepared.set_payload(&payload(indexed, leaf.as_ref()));
         prepared.commit().map_err(|e| e.to_string())?;
         self.index.reader.reload().map_err(|e| e.to_string())?;
         let mut state = self.index.lock();
