@@ -16,7 +16,6 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use auditlog_core::generate::{GenerateOptions, Generator};
 #[path = "support/common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{agent, dir_size, wait_for_addr};
+use common::{agent, dir_size, post_batches, wait_for_addr};
 
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
@@ -96,36 +95,9 @@ fn main() {
         .expect("server");
     let addr = wait_for_addr(&log);
     eprintln!("ingesting through http://{addr} …");
-    let next = Arc::new(AtomicUsize::new(0));
     let bodies = Arc::new(bodies);
     let started = Instant::now();
-    let threads: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let next = next.clone();
-            let bodies = bodies.clone();
-            let url = format!("http://{addr}/api/v1/events");
-            let auth = format!("Bearer {token}");
-            std::thread::spawn(move || {
-                let agent = agent();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { return };
-                    let mut response = agent
-                        .post(&url)
-                        .header("Authorization", &auth)
-                        .header("Content-Type", "application/x-ndjson")
-                        .send(&body[..])
-                        .expect("post");
-                    let status = response.status().as_u16();
-                    let _ = response.body_mut().read_to_vec();
-                    assert_eq!(status, 201, "batch {i}");
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().expect("client");
-    }
+    post_batches(&addr, &token, bodies, CONNECTIONS);
     let ingest_secs = started.elapsed().as_secs_f64();
     let ingest_rate = n_events as f64 / ingest_secs;
     eprintln!("  {ingest_rate:.0} events/s");

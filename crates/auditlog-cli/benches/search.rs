@@ -23,13 +23,12 @@ mod sqlite_baseline;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auditlog_core::generate::{GenerateOptions, Generator};
 use auditlog_search::{Cursor, SortField, SortKey, SortOrder};
 
-use common::{agent, dir_size, percentile_ms, wait_for_addr};
+use common::{agent, dir_size, percentile_ms, post_batches, wait_for_addr};
 use sqlite_baseline::{SqliteBaseline, StandardParams, standard_params};
 
 const BATCH: usize = 1000;
@@ -81,34 +80,8 @@ fn main() {
             .map(|c| c.join("\n").into_bytes())
             .collect(),
     );
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let threads: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (next, bodies) = (next.clone(), bodies.clone());
-            let url = format!("http://{addr}/api/v1/events");
-            let auth = format!("Bearer {token}");
-            std::thread::spawn(move || {
-                let agent = agent();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { return };
-                    let mut response = agent
-                        .post(&url)
-                        .header("Authorization", &auth)
-                        .header("Content-Type", "application/x-ndjson")
-                        .send(&body[..])
-                        .expect("post");
-                    let status = response.status().as_u16();
-                    let _ = response.body_mut().read_to_vec();
-                    assert_eq!(status, 201, "batch {i}");
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().expect("client");
-    }
+    post_batches(&addr, &token, bodies, CONNECTIONS);
     let acked_secs = started.elapsed().as_secs_f64();
     let client = Http {
         agent: agent(),

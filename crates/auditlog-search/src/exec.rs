@@ -372,6 +372,9 @@ impl FacetField {
     }
 }
 
+/// Columns with at most this many distinct values in a segment are counted in an array.
+const DENSE_FACET_TERMS: usize = 1 << 22;
+
 /// Distinct values of a column among the matches with their counts, most frequent first
 /// (equal counts by value), at most `limit`; and how many distinct values there were.
 pub(crate) fn facets(
@@ -383,11 +386,38 @@ pub(crate) fn facets(
     let mut totals: HashMap<String, u64> = HashMap::new();
     for segment in searcher.segment_readers() {
         let reader = KeyReader::open_text(segment, field.column())?;
-        let mut counts: HashMap<u128, u64> = HashMap::new();
-        for_each_match(segment, weight, 0, |doc| {
-            *counts.entry(reader.local(doc, 0)).or_default() += 1;
-            true
-        })?;
+        // Counts by term ordinal: a dense array while the column's dictionary is small
+        // enough (the common case: users, actions, tables), a map otherwise.
+        let terms = match &reader {
+            KeyReader::Text { column, .. } => column.num_terms(),
+            _ => 0,
+        };
+        let mut counts: Vec<(u128, u64)> = Vec::new();
+        if terms <= DENSE_FACET_TERMS {
+            // Slot 0: no value; slot o+1: ordinal o (the local key is 2 × slot).
+            let mut dense = vec![0u32; terms + 1];
+            for_each_match(segment, weight, 0, |doc| {
+                let slot = (reader.local(doc, 0) / 2) as usize;
+                if let Some(count) = dense.get_mut(slot) {
+                    *count += 1;
+                }
+                true
+            })?;
+            counts.extend(
+                dense
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, count)| **count > 0)
+                    .map(|(slot, count)| (slot as u128 * 2, u64::from(*count))),
+            );
+        } else {
+            let mut sparse: HashMap<u128, u64> = HashMap::new();
+            for_each_match(segment, weight, 0, |doc| {
+                *sparse.entry(reader.local(doc, 0)).or_default() += 1;
+                true
+            })?;
+            counts.extend(sparse);
+        }
         for (local, count) in counts {
             if let SortKey::Text(value) = reader.key(local)? {
                 *totals.entry(value).or_default() += count;

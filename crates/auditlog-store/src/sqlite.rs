@@ -279,6 +279,19 @@ impl SqliteStore {
             .optional()?)
     }
 
+    /// The tenant's row id, if its tree has at least `size` (≥ 1) leaves.
+    fn tree_of_size(conn: &Connection, tenant: &TenantId, size: u64) -> Result<i64, StoreError> {
+        let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
+            return Err(StoreError::NotFound("the log is empty".into()));
+        };
+        if size == 0 || size > tree_size {
+            return Err(StoreError::BadRequest(format!(
+                "size {size} is not between 1 and the tree size {tree_size}"
+            )));
+        }
+        Ok(tenant_id)
+    }
+
     fn tenant_id(conn: &Connection, tenant: &TenantId) -> Result<Option<i64>, StoreError> {
         Ok(Self::tenant_row(conn, tenant)?.map(|(id, _)| id))
     }
@@ -706,14 +719,7 @@ impl Store for SqliteStore {
         size: u64,
     ) -> Result<(Hash, Vec<Hash>), StoreError> {
         self.with_conn(|conn| {
-            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
-                return Err(StoreError::NotFound("the log is empty".into()));
-            };
-            if size == 0 || size > tree_size {
-                return Err(StoreError::BadRequest(format!(
-                    "size {size} is not between 1 and the tree size {tree_size}"
-                )));
-            }
+            let tenant_id = Self::tree_of_size(conn, tenant, size)?;
             if leaf_index >= size {
                 return Err(StoreError::BadRequest(format!(
                     "seq {} is not in the tree of size {size}",
@@ -734,14 +740,7 @@ impl Store for SqliteStore {
         leaf_indices: &[u64],
     ) -> Result<Vec<Vec<Hash>>, StoreError> {
         self.with_conn(|conn| {
-            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
-                return Err(StoreError::NotFound("the log is empty".into()));
-            };
-            if size == 0 || size > tree_size {
-                return Err(StoreError::BadRequest(format!(
-                    "size {size} is not between 1 and the tree size {tree_size}"
-                )));
-            }
+            let tenant_id = Self::tree_of_size(conn, tenant, size)?;
             // One reader for all: its tile cache serves neighbouring leaves.
             let mut reader = tile_reader(conn, tenant_id);
             leaf_indices
@@ -761,14 +760,7 @@ impl Store for SqliteStore {
 
     fn root_at(&self, tenant: &TenantId, size: u64) -> Result<Hash, StoreError> {
         self.with_conn(|conn| {
-            let Some((tenant_id, tree_size)) = Self::tenant_row(conn, tenant)? else {
-                return Err(StoreError::NotFound("the log is empty".into()));
-            };
-            if size == 0 || size > tree_size {
-                return Err(StoreError::BadRequest(format!(
-                    "size {size} is not between 1 and the tree size {tree_size}"
-                )));
-            }
+            let tenant_id = Self::tree_of_size(conn, tenant, size)?;
             let mut reader = tile_reader(conn, tenant_id);
             Ok(merkle::root_at(size, &mut reader)?)
         })

@@ -1,6 +1,8 @@
 //! What the benchmarks share: an HTTP agent, the server's address from its log, directory size.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub fn agent() -> ureq::Agent {
@@ -47,4 +49,36 @@ pub fn dir_size(path: &Path) -> u64 {
 pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[idx].as_secs_f64() * 1000.0
+}
+
+/// POSTs every body (NDJSON) to `/api/v1/events` over `connections` connections, each taking
+/// the next body when its last one is answered; every answer must be 201.
+pub fn post_batches(addr: &str, token: &str, bodies: Arc<Vec<Vec<u8>>>, connections: usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let (next, bodies) = (next.clone(), bodies.clone());
+            let url = format!("http://{addr}/api/v1/events");
+            let auth = format!("Bearer {token}");
+            std::thread::spawn(move || {
+                let agent = agent();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { return };
+                    let mut response = agent
+                        .post(&url)
+                        .header("Authorization", &auth)
+                        .header("Content-Type", "application/x-ndjson")
+                        .send(&body[..])
+                        .expect("post");
+                    let status = response.status().as_u16();
+                    let _ = response.body_mut().read_to_vec();
+                    assert_eq!(status, 201, "batch {i}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("client");
+    }
 }
