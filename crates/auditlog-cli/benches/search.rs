@@ -301,21 +301,7 @@ fn baseline_queries(
         Box::new(|| db.facet_user(&params.facet_action, 10).len()),
         Box::new(|| db.load(&db.page_after(deep, 50))),
     ];
-    queries
-        .iter()
-        .map(|query| {
-            let mut times = Vec::with_capacity(runs);
-            for run in 0..runs + 3 {
-                let started = Instant::now();
-                std::hint::black_box(query());
-                if run >= 3 {
-                    times.push(started.elapsed());
-                }
-            }
-            times.sort();
-            (percentile_ms(&times, 0.5), percentile_ms(&times, 0.95))
-        })
-        .collect()
+    time_runs(&queries, runs)
 }
 
 /// p50/p95 in ms of each standard query run on the engine in this process, loading and
@@ -394,6 +380,11 @@ fn engine_queries(
         }),
         Box::new(|| page("", SortField::Time, desc, 50, Some(deep_cursor))),
     ];
+    time_runs(&queries, runs)
+}
+
+/// p50/p95 in ms of each query over `runs` runs, after 3 to warm up.
+fn time_runs(queries: &[Box<dyn Fn() -> usize + '_>], runs: usize) -> Vec<(f64, f64)> {
     queries
         .iter()
         .map(|query| {

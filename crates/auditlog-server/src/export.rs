@@ -44,7 +44,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::blocking;
-use crate::search::{params, query_of};
+use crate::search::{params, query_of, sort_of};
 
 /// The first line of an export note.
 pub const EXPORT_NOTE_HEADER: &str = "auditlog export v1";
@@ -78,24 +78,7 @@ pub async fn export(
             ));
         }
     };
-    let sort = match params.get("sort") {
-        None => SortField::Seq,
-        Some(name) => SortField::from_name(name).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "sort must be one of {}",
-                    SortField::ALL.map(SortField::name).join(", ")
-                ),
-            )
-        })?,
-    };
-    let order = match params.get("order") {
-        None => SortOrder::Asc,
-        Some(name) => SortOrder::from_name(name).ok_or_else(|| {
-            ApiError::bad_request("invalid_parameter", "order must be asc or desc")
-        })?,
-    };
+    let (sort, order) = sort_of(&params, SortField::Seq, SortOrder::Asc)?;
     let tenant = caller.0.tenant.clone();
     let store = state.store.clone();
     let pinned_tenant = tenant.clone();

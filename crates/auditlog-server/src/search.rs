@@ -111,6 +111,34 @@ impl From<SearchError> for ApiError {
     }
 }
 
+/// `sort` and `order`, with the route's defaults.
+pub(crate) fn sort_of(
+    params: &HashMap<String, String>,
+    default_sort: SortField,
+    default_order: SortOrder,
+) -> Result<(SortField, SortOrder), ApiError> {
+    let sort = match params.get("sort") {
+        None => default_sort,
+        Some(name) => SortField::from_name(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!(
+                    "sort must be one of {}, got {:?}",
+                    SortField::ALL.map(SortField::name).join(", "),
+                    name.chars().take(40).collect::<String>()
+                ),
+            )
+        })?,
+    };
+    let order = match params.get("order") {
+        None => default_order,
+        Some(name) => SortOrder::from_name(name).ok_or_else(|| {
+            ApiError::bad_request("invalid_parameter", "order must be asc or desc")
+        })?,
+    };
+    Ok((sort, order))
+}
+
 fn took_ms(started: Instant) -> f64 {
     (started.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
@@ -125,25 +153,7 @@ pub async fn search_events(
     let started = Instant::now();
     let params = params(&uri, &["q", "sort", "order", "limit", "cursor"])?;
     let query = query_of(&params)?;
-    let sort = match params.get("sort") {
-        None => SortField::Time,
-        Some(name) => SortField::from_name(name).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "sort must be one of {}, got {:?}",
-                    SortField::ALL.map(SortField::name).join(", "),
-                    name.chars().take(40).collect::<String>()
-                ),
-            )
-        })?,
-    };
-    let order = match params.get("order") {
-        None => SortOrder::Desc,
-        Some(name) => SortOrder::from_name(name).ok_or_else(|| {
-            ApiError::bad_request("invalid_parameter", "order must be asc or desc")
-        })?,
-    };
+    let (sort, order) = sort_of(&params, SortField::Time, SortOrder::Desc)?;
     let limit = limit_of(&params, 50, MAX_LIMIT)?;
     let cursor = match params.get("cursor") {
         None => None,
