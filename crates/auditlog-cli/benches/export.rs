@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use auditlog_core::generate::{GenerateOptions, Generator};
 
-use common::{agent, wait_for_addr};
+use common::{agent, create_token, wait_for_addr};
 
 fn main() {
     let n_events: usize = std::env::var("AUDITLOG_BENCH_EVENTS")
@@ -50,18 +50,7 @@ fn main() {
         .status()
         .expect("ingest");
     assert!(status.success());
-    let token = String::from_utf8(
-        Command::new(bin)
-            .arg("--data")
-            .arg(&data)
-            .args(["token", "create", "--name", "bench", "--scopes", "read"])
-            .output()
-            .expect("token")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_owned();
+    let token = create_token(&data, "read");
     let log = work.path().join("server.log");
     let mut server = Command::new(bin)
         .arg("--data")

@@ -24,7 +24,7 @@ use auditlog_core::generate::{GenerateOptions, Generator};
 #[path = "support/common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{agent, dir_size, post_batches, wait_for_addr};
+use common::{agent, create_token, dir_size, post_batches, wait_for_addr};
 
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
@@ -63,26 +63,7 @@ fn main() {
 
     // --- auditlog over HTTP ---
     let data = work.path().join("data");
-    let token = {
-        let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "token",
-                "create",
-                "--name",
-                "bench",
-                "--scopes",
-                "ingest,read",
-            ])
-            .output()
-            .expect("token");
-        assert!(out.status.success());
-        String::from_utf8(out.stdout)
-            .expect("utf8")
-            .trim()
-            .to_owned()
-    };
+    let token = create_token(&data, "ingest,read");
     let log = work.path().join("server.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
         .arg("--data")

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use auditlog_core::generate::{GenerateOptions, Generator};
 use auditlog_search::{Cursor, SortField, SortKey, SortOrder};
 
-use common::{agent, dir_size, percentile_ms, post_batches, wait_for_addr};
+use common::{agent, create_token, dir_size, percentile_ms, post_batches, wait_for_addr};
 use sqlite_baseline::{SqliteBaseline, StandardParams, standard_params};
 
 const BATCH: usize = 1000;
@@ -61,7 +61,7 @@ fn main() {
 
     // --- auditlog: ingest with the index on, over HTTP ---
     let data = work.path().join("data");
-    let token = token(&data);
+    let token = create_token(&data, "ingest,read");
     let log = work.path().join("server.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
         .arg("--data")
@@ -189,27 +189,6 @@ fn main() {
             .join(format!("../../target/bench-search-{n_events}.md")),
         &report,
     );
-}
-
-fn token(data: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "token",
-            "create",
-            "--name",
-            "bench",
-            "--scopes",
-            "ingest,read",
-        ])
-        .output()
-        .expect("token");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
 }
 
 struct Http {

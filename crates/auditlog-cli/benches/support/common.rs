@@ -82,3 +82,18 @@ pub fn post_batches(addr: &str, token: &str, bodies: Arc<Vec<Vec<u8>>>, connecti
         thread.join().expect("client");
     }
 }
+
+/// A new token with `scopes` on the data directory `data`, made by the binary.
+pub fn create_token(data: &Path, scopes: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .arg("--data")
+        .arg(data)
+        .args(["token", "create", "--name", "bench", "--scopes", scopes])
+        .output()
+        .expect("token");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use auditlog_search::{SearchEngine, SearchOptions, SearchRequest, SortField, SortOrder};
+use auditlog_search::{SearchOptions, SearchRequest, SortField, SortOrder};
 use auditlog_server::{Export, ExportFormat, pin_checkpoint};
-use auditlog_store::{SqliteStore, Store};
 
 use super::{Ctx, TenantArg};
 use crate::Outcome;
@@ -174,27 +173,18 @@ fn export_local(
     out: &mut dyn Write,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<u64> {
-    let query = auditlog_query::parse(&args.query)
-        .map_err(|e| anyhow::anyhow!("invalid query: {}\n{}", e.message, e.caret(&args.query)))?;
+    let query = super::search::parse_query(&args.query)?;
     let sort = SortField::from_name(&args.sort).context("unknown --sort column")?;
     let order = SortOrder::from_name(&args.order).context("--order must be asc or desc")?;
     let tenant = args.tenant.parse()?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&ctx.data, ctx.options()).with_context(|| {
-            format!(
-                "open data directory {} (if a server runs on it, use --url)",
-                ctx.data.display()
-            )
-        })?,
-    );
-    let engine = Arc::new(SearchEngine::open(
-        store.clone(),
-        &ctx.data.join("index"),
+    let (store, engine) = super::search::open_local(
+        ctx,
         SearchOptions {
             visible_timeout: Duration::from_secs(3600),
             ..SearchOptions::default()
         },
-    )?);
+    )?;
+    let engine = Arc::new(engine);
     let (size, checkpoint) = pin_checkpoint(store.as_ref(), &tenant)?;
     bar.set_length(engine.count(&tenant, &query, auditlog_store::now())?);
     let mut export = Export {

@@ -145,7 +145,9 @@ impl Printer {
                 if self.printed == 0 {
                     writer.write_record(COLUMNS)?;
                 }
-                writer.write_record(COLUMNS.map(|name| spreadsheet_safe(&cell(name))))?;
+                writer.write_record(
+                    COLUMNS.map(|name| auditlog_server::spreadsheet_safe(&cell(name))),
+                )?;
                 writer.flush()?;
             }
         }
@@ -169,15 +171,6 @@ pub fn terminal_safe(text: &str, width: usize) -> String {
     shown
 }
 
-/// A cell a spreadsheet does not run as a formula: text starting with `=`, `+`, `-`, `@`, tab
-/// or carriage return gets a leading `'` (OWASP's CSV injection advice).
-pub fn spreadsheet_safe(text: &str) -> String {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_owned(),
-    }
-}
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -196,8 +189,11 @@ fn api_error(status: u16, body: &str) -> anyhow::Error {
     }
 }
 
-/// Open the data directory for this process alone, with its search index current.
-fn open_local(ctx: &Ctx) -> anyhow::Result<(Arc<dyn Store>, SearchEngine)> {
+/// Open the data directory for this process alone, with its search index.
+pub fn open_local(
+    ctx: &Ctx,
+    options: SearchOptions,
+) -> anyhow::Result<(Arc<dyn Store>, SearchEngine)> {
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&ctx.data, ctx.options()).with_context(|| {
             format!(
@@ -206,12 +202,14 @@ fn open_local(ctx: &Ctx) -> anyhow::Result<(Arc<dyn Store>, SearchEngine)> {
             )
         })?,
     );
-    let engine = SearchEngine::open(
-        store.clone(),
-        &ctx.data.join("index"),
-        SearchOptions::default(),
-    )?;
+    let engine = SearchEngine::open(store.clone(), &ctx.data.join("index"), options)?;
     Ok((store, engine))
+}
+
+/// A query from the command line; an error shows the caret under the problem.
+pub fn parse_query(text: &str) -> anyhow::Result<auditlog_query::Query> {
+    auditlog_query::parse(text)
+        .map_err(|e| anyhow::anyhow!("invalid query: {}\n{}", e.message, e.caret(text)))
 }
 
 pub fn search(ctx: &Ctx, args: SearchArgs) -> anyhow::Result<Outcome> {
@@ -253,10 +251,9 @@ fn search_local(
     wanted: u64,
     printer: &mut Printer,
 ) -> anyhow::Result<u64> {
-    let query = auditlog_query::parse(&args.query)
-        .map_err(|e| anyhow::anyhow!("invalid query: {}\n{}", e.message, e.caret(&args.query)))?;
+    let query = parse_query(&args.query)?;
     let tenant = args.tenant.parse()?;
-    let (store, engine) = open_local(ctx)?;
+    let (store, engine) = open_local(ctx, SearchOptions::default())?;
     catch_up(&engine, store.as_ref(), &tenant)?;
     let mut cursor: Option<Cursor> = None;
     let mut total = 0;
@@ -353,8 +350,7 @@ fn search_http(
 }
 
 pub fn tail(ctx: &Ctx, args: TailArgs) -> anyhow::Result<Outcome> {
-    let query = auditlog_query::parse(&args.query)
-        .map_err(|e| anyhow::anyhow!("invalid query: {}\n{}", e.message, e.caret(&args.query)))?;
+    let query = parse_query(&args.query)?;
     let mut printer = Printer::new(args.format);
     match &args.remote.url {
         Some(url) => {
@@ -465,7 +461,7 @@ fn tail_http(
 
 pub fn reindex(ctx: &Ctx, args: ReindexArgs) -> anyhow::Result<Outcome> {
     let tenant = args.tenant.parse()?;
-    let (_store, engine) = open_local(ctx)?;
+    let (_store, engine) = open_local(ctx, SearchOptions::default())?;
     let bar = super::progress_bar(0, "reindexing");
     engine.rebuild(&tenant, &|done, total| {
         bar.set_length(total);
