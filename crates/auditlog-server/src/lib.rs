@@ -10,6 +10,7 @@ mod export;
 mod routes;
 mod search;
 mod tlog;
+mod ui;
 mod watch;
 
 use std::net::SocketAddr;
@@ -87,7 +88,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::router(state)
+    routes::router(state).merge(ui::router())
 }
 
 /// Serve until `shutdown` resolves. Each connection gets hyper's header-read timeout (which
