@@ -611,7 +611,7 @@
   }
 
   function rowFor(event) {
-    const tr = el('tr', { data: { seq: String(event.seq) } });
+    const tr = el('tr', { tabIndex: -1, data: { seq: String(event.seq) } });
     const pk = event.primary_key === undefined || event.primary_key === null ? '' : String(event.primary_key);
     tr.append(
       cell('User', 'user', String(event.user ?? '')),
@@ -645,14 +645,19 @@
 
   const indexOfRow = (tr) => Array.prototype.indexOf.call($('grid-body').children, tr);
 
-  function select(index) {
+  /** Selects a row; from the keyboard it also takes the focus, so Enter opens that row. */
+  function select(index, { focus = false } = {}) {
     const rows = $('grid-body').children;
     if (!rows.length) return;
     index = Math.max(0, Math.min(rows.length - 1, index));
-    if (grid.selected >= 0 && rows[grid.selected]) rows[grid.selected].classList.remove('selected');
+    if (grid.selected >= 0 && rows[grid.selected]) {
+      rows[grid.selected].classList.remove('selected');
+      rows[grid.selected].removeAttribute('aria-selected');
+    }
     grid.selected = index;
     rows[index].classList.add('selected');
     rows[index].setAttribute('aria-selected', 'true');
+    if (focus) rows[index].focus({ preventScroll: true });
     rows[index].scrollIntoView({ block: 'nearest' });
     // Keep one page ahead of the selection.
     if (index >= rows.length - 5) loadMore();
@@ -933,12 +938,22 @@
   function stopLive() {
     if (source) source.close();
     source = null;
+    $('app').dataset.live = 'off';
+    $('live').closest('label').classList.remove('connected');
   }
 
   function restartLive() {
     stopLive();
     if (!view.live || $('app').hidden) return;
     source = new EventSource('/api/v1/stream' + qs({ q: view.q }));
+    const label = $('live').closest('label');
+    label.classList.remove('connected');
+    $('app').dataset.live = 'connecting';
+    source.addEventListener('open', () => {
+      label.classList.add('connected');
+      label.title = 'Live: connected';
+      $('app').dataset.live = 'open';
+    });
     source.addEventListener('event', (message) => {
       let event;
       try {
@@ -951,6 +966,11 @@
     source.addEventListener('error', (message) => {
       // An `event: error` from the server carries a message; a dropped connection does not
       // (EventSource reconnects by itself).
+      if (source && source.readyState !== EventSource.OPEN) {
+        label.classList.remove('connected');
+        label.title = 'Live: reconnecting…';
+        $('app').dataset.live = 'connecting';
+      }
       if (message.data) {
         try {
           showError({ message: JSON.parse(message.data).message });
@@ -1072,7 +1092,8 @@
         let j = i;
         while (j < rows.length && !rows[j].op) j++;
         const id = group++;
-        if (diffView.expanded.has(id)) {
+        // A single unchanged field takes no more room than its fold would.
+        if (j - i === 1 || diffView.expanded.has(id)) {
           for (let k = i; k < j; k++) body.append(diffRow(rows[k]));
         } else {
           const count = j - i;
@@ -1223,10 +1244,10 @@
       $('search').select();
     } else if (event.key === 'ArrowDown' || event.key === 'j') {
       event.preventDefault();
-      select(grid.selected + 1);
+      select(grid.selected + 1, { focus: true });
     } else if (event.key === 'ArrowUp' || event.key === 'k') {
       event.preventDefault();
-      select(grid.selected < 0 ? 0 : grid.selected - 1);
+      select(grid.selected < 0 ? 0 : grid.selected - 1, { focus: true });
     } else if (event.key === 'Enter' && grid.selected >= 0 && !(event.target instanceof HTMLButtonElement) && !(event.target instanceof HTMLAnchorElement)) {
       event.preventDefault();
       openDiff(grid.selected);

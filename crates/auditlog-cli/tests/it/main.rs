@@ -11,4 +11,6 @@ mod search_api;
 mod search_cli;
 mod support;
 mod tamper;
+mod ui;
+mod webdriver;
 mod write_failure;
