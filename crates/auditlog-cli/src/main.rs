@@ -58,6 +58,9 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(cmd::token::Command),
+    /// Create, list and disable the people who sign in to the web UI.
+    #[command(subcommand)]
+    User(cmd::user::Command),
     /// Signing keys.
     #[command(subcommand)]
     Key(cmd::key::Command),
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Show(args) => cmd::show::run(&ctx, args),
         Command::Verify(args) => cmd::verify::run(&ctx, args),
         Command::Token(command) => cmd::token::run(&ctx, command),
+        Command::User(command) => cmd::user::run(&ctx, command),
         Command::Key(command) => cmd::key::run(&ctx, command),
         Command::Generate(args) => cmd::generate::run(args),
     };

@@ -1,24 +1,132 @@
-//! Bearer-token authentication. The tenant of a request is the tenant of its token, and
-//! nothing else: no header, path or parameter can name another.
+//! Who is calling: a bearer token or a signed-in person's session cookie. The tenant of a
+//! request is the tenant of its credential, and nothing else: no header, path or parameter can
+//! name another. Also the client's address (trusted proxies) and what each credential may do.
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 
-use auditlog_store::{Principal, Scope};
+use auditlog_core::tenant::TenantId;
+use auditlog_store::{Actor, Role, Scopes};
 
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The cookie that carries a session secret.
+pub const SESSION_COOKIE: &str = "auditlog_session";
+/// The header a cookie-authenticated change must carry (the session's CSRF token).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Append events (tokens with the `ingest` scope).
+    Ingest,
+    /// Search and read events, proofs, checkpoints.
+    Read,
+    /// Export events (tokens with `read`; auditors and admins; not viewers).
+    Export,
+    /// Run a verification (as export).
+    Verify,
+    /// Administer people and tokens (tokens with `admin`; admins).
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Ingest => "ingest",
+            Permission::Read => "read",
+            Permission::Export => "export",
+            Permission::Verify => "verify",
+            Permission::Admin => "admin",
+        }
+    }
+}
+
+/// What a token's scopes grant.
+pub fn token_allows(scopes: Scopes, permission: Permission) -> bool {
+    match permission {
+        Permission::Ingest => scopes.ingest,
+        Permission::Read | Permission::Export | Permission::Verify => scopes.read,
+        Permission::Admin => scopes.admin,
+    }
+}
+
+/// What a person's role grants. Nobody signed in appends events: that is for tokens.
+pub fn role_allows(role: Role, permission: Permission) -> bool {
+    match permission {
+        Permission::Ingest => false,
+        Permission::Read => true,
+        Permission::Export | Permission::Verify => matches!(role, Role::Admin | Role::Auditor),
+        Permission::Admin => role == Role::Admin,
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Token(Scopes),
+    Session {
+        role: Role,
+        /// The cookie secret (to end the session at sign-out).
+        secret: String,
+        csrf: String,
+        expires_at: i64,
+    },
+}
+
 /// The authenticated caller.
-pub struct Caller(pub Principal);
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    /// The token or person name: the `user` of what the trail records about this caller.
+    pub name: String,
+    pub via: Via,
+    /// The client's address (the peer, or what a trusted proxy forwarded).
+    pub ip: IpAddr,
+}
 
 impl Caller {
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.0.scopes.has(scope) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(scope.as_str()))
+    pub fn allows(&self, permission: Permission) -> bool {
+        match &self.via {
+            Via::Token(scopes) => token_allows(*scopes, permission),
+            Via::Session { role, .. } => role_allows(*role, permission),
+        }
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.allows(permission) {
+            return Ok(());
+        }
+        let message = match &self.via {
+            Via::Token(_) => format!(
+                "this token may not {}: it needs the {} scope",
+                permission.as_str(),
+                match permission {
+                    Permission::Ingest => "ingest",
+                    Permission::Admin => "admin",
+                    _ => "read",
+                }
+            ),
+            Via::Session { role, .. } => {
+                format!("the {role} role may not {}", permission.as_str())
+            }
+        };
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))
+    }
+
+    /// The caller as the trail names it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.name.clone(),
+            ip: self.ip,
+            source: match self.via {
+                Via::Token(_) => "api".to_owned(),
+                Via::Session { .. } => "panel".to_owned(),
+            },
         }
     }
 }
@@ -27,21 +135,197 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(ApiError::unauthorized)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?
-            .to_owned();
+        let ip = client_ip(parts, state);
         let store = state.store.clone();
-        let principal = tokio::task::spawn_blocking(move || store.authenticate(&token))
+        if let Some(header) = parts.headers.get(header::AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(ApiError::unauthorized)?
+                .to_owned();
+            let principal = tokio::task::spawn_blocking(move || store.authenticate(&token))
+                .await
+                .map_err(ApiError::internal)??
+                .ok_or_else(ApiError::unauthorized)?;
+            return Ok(Caller {
+                tenant: principal.tenant,
+                name: principal.name,
+                via: Via::Token(principal.scopes),
+                ip,
+            });
+        }
+        let secret = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let limits = state.config.session_limits;
+        let lookup = secret.clone();
+        let session = tokio::task::spawn_blocking(move || store.session(&lookup, limits))
             .await
-            .map_err(ApiError::internal)??;
-        principal.map(Caller).ok_or_else(ApiError::unauthorized)
+            .map_err(ApiError::internal)??
+            .ok_or_else(ApiError::unauthorized)?;
+        // SameSite=Strict keeps other sites' requests from carrying the cookie; the CSRF token
+        // is the second lock on every change made with it.
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !ct_eq(sent.as_bytes(), session.csrf.as_bytes()) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "a change made with a session cookie needs the session's X-CSRF-Token header",
+                ));
+            }
+        }
+        Ok(Caller {
+            tenant: session.tenant,
+            name: session.person,
+            via: Via::Session {
+                role: session.role,
+                secret,
+                csrf: session.csrf,
+                expires_at: session.expires_at,
+            },
+            ip,
+        })
+    }
+}
+
+/// The session secret from the `Cookie` headers, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|value| !value.is_empty() && value.len() <= 128)
+}
+
+/// Constant-time equality.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// `X-Forwarded-For` chain is walked from the right past trusted proxies to the first address
+/// that is not one. An unparsable entry stops the walk at the last address we trust.
+pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    forwarded_client(peer, &parts.headers, &state.config.trusted_proxies)
+}
+
+pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = canonical(ip);
+                if !is_trusted(client) {
+                    return client;
+                }
+            }
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
+/// IPv4-mapped IPv6 addresses (a dual-stack socket's view of IPv4 peers) as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append("x-forwarded-for", HeaderValue::from_str(v).expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let proxy: IpAddr = "10.1.2.3".parse().expect("ip");
+        let stranger: IpAddr = "203.0.113.9".parse().expect("ip");
+        let h = headers(&["198.51.100.7, 10.9.9.9"]);
+        assert_eq!(forwarded_client(stranger, &h, &trusted), stranger);
+        assert_eq!(
+            forwarded_client(proxy, &h, &trusted),
+            "198.51.100.7".parse::<IpAddr>().expect("ip")
+        );
+        // A client cannot skip the proxy's own entry by prepending a fake one.
+        let h = headers(&["1.1.1.1", "198.51.100.7"]);
+        assert_eq!(
+            forwarded_client(proxy, &h, &trusted),
+            "198.51.100.7".parse::<IpAddr>().expect("ip")
+        );
+        // Garbage stops the walk at the last trusted hop.
+        let h = headers(&["<script>, 10.9.9.9"]);
+        assert_eq!(
+            forwarded_client(proxy, &h, &trusted),
+            "10.9.9.9".parse::<IpAddr>().expect("ip")
+        );
+        assert_eq!(forwarded_client(proxy, &HeaderMap::new(), &trusted), proxy);
+        assert_eq!(forwarded_client(proxy, &h, &[]), proxy);
+    }
+
+    #[test]
+    fn roles_and_scopes() {
+        assert!(!role_allows(Role::Viewer, Permission::Export));
+        assert!(role_allows(Role::Auditor, Permission::Verify));
+        assert!(!role_allows(Role::Auditor, Permission::Admin));
+        assert!(!role_allows(Role::Admin, Permission::Ingest));
+        let ingest = Scopes::parse("ingest").expect("scopes");
+        assert!(!token_allows(ingest, Permission::Read));
+        let read = Scopes::parse("read").expect("scopes");
+        assert!(token_allows(read, Permission::Export));
+        assert!(!token_allows(read, Permission::Ingest));
+    }
+
+    #[test]
+    fn session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; auditlog_session=alsess_x; c=d"),
+        );
+        assert_eq!(session_cookie(&h).as_deref(), Some("alsess_x"));
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
     }
 }

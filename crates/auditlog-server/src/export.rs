@@ -29,10 +29,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
+use crate::auth::Permission;
 #[cfg(test)]
 use auditlog_core::json::{Value, parse};
 use auditlog_search::{SearchRequest, SortField, SortOrder};
-use auditlog_store::Scope;
+use auditlog_store::trail::{integer, string};
 
 use std::sync::Arc;
 
@@ -59,12 +60,21 @@ pub enum ExportFormat {
     Ndjson,
 }
 
+impl ExportFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Ndjson => "ndjson",
+        }
+    }
+}
+
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Export)?;
     let params = params(&uri, &["q", "format", "sort", "order"])?;
     let query_text = params.get("q").cloned().unwrap_or_default();
     let query = query_of(&params)?;
@@ -79,7 +89,7 @@ pub async fn export(
         }
     };
     let (sort, order) = sort_of(&params, SortField::Seq, SortOrder::Asc)?;
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let pinned_tenant = tenant.clone();
     let engine = state.search.clone();
@@ -92,6 +102,27 @@ pub async fn export(
     })
     .await?;
 
+    crate::trail::record_read(
+        &state,
+        &caller,
+        "EXPORT",
+        "auditlog.export",
+        None,
+        format!(
+            "{} exported {} of {size} events: {}",
+            caller.name,
+            format.name(),
+            crate::trail::clip(&query_text, 200)
+        ),
+        vec![
+            ("q", string(crate::trail::clip(&query_text, 1000))),
+            ("format", string(format.name())),
+            ("sort", string(sort.name())),
+            ("order", string(order.name())),
+            ("tree_size", integer(size as i64)),
+        ],
+    )
+    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let mut export = Export {
         store: state.store.clone(),

@@ -4,12 +4,15 @@
 //!
 //! Architecture invariant: this crate never names a concrete storage backend.
 
+mod admin;
 mod auth;
 mod error;
 mod export;
 mod routes;
 mod search;
+mod throttle;
 mod tlog;
+mod trail;
 mod ui;
 mod watch;
 
@@ -48,6 +51,14 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Time a whole request (body included) may take.
     pub request_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` names the client (the event's default `ip`, the trail's).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Idle and absolute lifetime of sign-in sessions.
+    pub session_limits: auditlog_store::SessionLimits,
+    /// Cookies get `Secure` (set when serving TLS).
+    pub secure_cookies: bool,
+    /// Sign-in failures per account before it must wait, and the longest wait.
+    pub throttle: crate::throttle::ThrottleConfig,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +70,10 @@ impl Default for ServerConfig {
             max_batch_events: 100_000,
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            session_limits: auditlog_store::SessionLimits::default(),
+            secure_cookies: false,
+            throttle: crate::throttle::ThrottleConfig::default(),
         }
     }
 }
@@ -73,16 +88,20 @@ pub struct AppState {
     pub appended: Arc<tokio::sync::watch::Sender<u64>>,
     /// Anchors and self-verification, for `/healthz`.
     pub watch: WatchState,
+    /// Sign-in failures per account and per address.
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, search: Arc<SearchEngine>, config: ServerConfig) -> AppState {
+        let config_throttle = config.throttle;
         AppState {
             store,
             search,
             config: Arc::new(config),
             appended: Arc::new(tokio::sync::watch::Sender::new(0)),
             watch: WatchState::default(),
+            throttle: Arc::new(crate::throttle::Throttle::new(config_throttle)),
         }
     }
 }
@@ -91,11 +110,41 @@ pub fn router(state: AppState) -> Router {
     routes::router(state).merge(ui::router())
 }
 
+/// A TLS acceptor from PEM files: a certificate chain and its private key (rustls, ring).
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context as _;
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("read TLS certificate {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parse TLS certificate {}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("no certificate in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("read TLS private key {}", key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key do not fit together")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Serve until `shutdown` resolves. Each connection gets hyper's header-read timeout (which
-/// needs a timer, or it is silently off) and the peer address for events without `ip`.
+/// needs a timer, or it is silently off) and the peer address for events without `ip`. With
+/// `tls`, every connection is TLS (the handshake has the same timeout as the headers).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let header_timeout = state.config.header_read_timeout;
@@ -123,31 +172,19 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(ConnectInfo::<SocketAddr>(peer));
-                    app.clone().oneshot(request.map(axum::body::Body::new))
-                });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Some(header_timeout))
-                .keep_alive(true);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!("connection from {peer}: {e}");
+            match tls {
+                None => serve_connection(stream, peer, app, header_timeout, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, app, header_timeout, stop).await
+                        }
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer}: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
                     }
-                }
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
                 }
             }
         });
@@ -157,4 +194,39 @@ pub async fn serve(
     let drain = async { while connections.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
     Ok(())
+}
+
+async fn serve_connection<IO>(
+    io: IO,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(peer));
+        app.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Some(header_timeout))
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        }
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

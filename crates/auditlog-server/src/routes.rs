@@ -1,9 +1,7 @@
 //! The `/api/v1` routes of SPEC §3 that the core log provides, and `/healthz`.
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,10 +11,10 @@ use serde_json::{Value as JsonValue, json};
 
 use auditlog_core::diff::diff;
 use auditlog_core::json::{JsonLimits, Value, parse, parse_batch};
-use auditlog_store::{AppendOutcome, PreparedEvent, Scope, StoreError, prepare_event};
+use auditlog_store::{AppendOutcome, PreparedEvent, StoreError, prepare_event};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 
 pub fn router(state: AppState) -> Router {
@@ -39,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proof/inclusion", get(inclusion_proof))
         .route("/api/v1/proof/consistency", get(consistency_proof))
         .route("/healthz", get(healthz))
+        .merge(crate::admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The ingest handler reads the body itself and answers 413 as JSON; this limit is the
@@ -104,11 +103,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
 async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Ingest)?;
+    caller.require(Permission::Ingest)?;
     let limit = state.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
@@ -170,10 +168,10 @@ async fn ingest(
     };
     let max_batch = state.config.max_batch_events;
     let received = auditlog_store::now();
-    let peer_ip = peer.ip().to_canonical();
+    let peer_ip = caller.ip;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let store = state.store.clone();
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     // Parse, validate and hand over (the store compresses on this thread) in one go.
     let parse_all = move || -> Result<(), ApiError> {
         let values = parse_batch(&body, ndjson, &limits).map_err(json_error)?;
@@ -216,7 +214,7 @@ async fn ingest(
     let outcome: AppendOutcome = rx
         .await
         .map_err(|_| ApiError::from(StoreError::Unavailable("writer stopped".into())))??;
-    state.search.notify(&caller.0.tenant);
+    state.search.notify(&caller.tenant);
     state.appended.send_modify(|count| *count += 1);
     Ok((
         StatusCode::CREATED,
@@ -325,15 +323,25 @@ async fn event_by_seq(
     caller: Caller,
     seq: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let seq = parse_seq(&path_param(seq)?, "seq")?;
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let event = blocking(move || Ok(store.event(&tenant, seq)?)).await?;
     let Some(event) = event else {
         return Err(ApiError::not_found(format!("event {seq} not found")));
     };
     let body = event_json(&event).map_err(ApiError::internal)?;
+    crate::trail::record_read(
+        &state,
+        &caller,
+        "VIEW",
+        "auditlog.event",
+        Some(seq.to_string()),
+        format!("{} opened event {seq}", caller.name),
+        Vec::new(),
+    )
+    .await?;
     Ok(axum::Json(body).into_response())
 }
 
@@ -376,8 +384,8 @@ pub fn event_json(
 }
 
 async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
-    let tenant = caller.0.tenant.clone();
+    caller.require(Permission::Read)?;
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let latest = blocking(move || Ok(store.latest_checkpoint(&tenant)?)).await?;
     match latest {
@@ -391,8 +399,8 @@ async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Res
 }
 
 async fn public_key(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
-    let tenant = caller.0.tenant.clone();
+    caller.require(Permission::Read)?;
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let key = blocking(move || Ok(store.verifier_key(&tenant)?)).await?;
     Ok((
@@ -410,7 +418,7 @@ struct InclusionQuery {
 
 /// Proofs default to the latest signed checkpoint, the tree a client can check them against.
 async fn default_size(state: &AppState, caller: &Caller) -> Result<u64, ApiError> {
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let latest = blocking(move || Ok(store.latest_checkpoint(&tenant)?)).await?;
     latest
@@ -423,7 +431,7 @@ async fn inclusion_proof(
     caller: Caller,
     query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let query = query_params(query)?;
     let seq = parse_seq(
         query
@@ -436,7 +444,7 @@ async fn inclusion_proof(
         Some(size) => parse_seq(size, "size")?,
         None => default_size(&state, &caller).await?,
     };
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let (leaf, hashes) =
         blocking(move || Ok(store.inclusion_proof(&tenant, seq - 1, size)?)).await?;
@@ -460,7 +468,7 @@ async fn consistency_proof(
     caller: Caller,
     query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let query = query_params(query)?;
     let from = parse_seq(
         query
@@ -473,7 +481,7 @@ async fn consistency_proof(
         Some(to) => parse_seq(to, "to")?,
         None => default_size(&state, &caller).await?,
     };
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let hashes = blocking(move || Ok(store.consistency_proof(&tenant, from, to)?)).await?;
     Ok(axum::Json(json!({

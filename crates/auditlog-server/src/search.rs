@@ -14,6 +14,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as JsonValue, json};
 
+use crate::auth::Permission;
+use crate::trail::clip;
 use auditlog_core::json::{JsonLimits, parse};
 use auditlog_core::tenant::TenantId;
 use auditlog_query::Query;
@@ -21,7 +23,7 @@ use auditlog_search::{
     Cursor, FacetField, MAX_FACET_LIMIT, MAX_LIMIT, SearchError, SearchRequest, SortField,
     SortOrder,
 };
-use auditlog_store::Scope;
+use auditlog_store::trail::{integer, string};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -149,7 +151,7 @@ pub async fn search_events(
     caller: Caller,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let started = Instant::now();
     let params = params(&uri, &["q", "sort", "order", "limit", "cursor"])?;
     let query = query_of(&params)?;
@@ -162,7 +164,9 @@ pub async fn search_events(
                 .map_err(|e| ApiError::bad_request("invalid_cursor", e.0))?,
         ),
     };
-    let tenant = caller.0.tenant.clone();
+    let first_page = cursor.is_none();
+    let q_text = params.get("q").cloned().unwrap_or_default();
+    let tenant = caller.tenant.clone();
     let engine = state.search.clone();
     let store = state.store.clone();
     let body = blocking(move || {
@@ -196,6 +200,25 @@ pub async fn search_events(
         }))
     })
     .await?;
+    // The trail keeps every search (its first page; further pages continue it) before the
+    // answer leaves.
+    if first_page {
+        crate::trail::record_read(
+            &state,
+            &caller,
+            "SEARCH",
+            "auditlog.search",
+            None,
+            format!("{} searched: {}", caller.name, clip(&q_text, 200)),
+            vec![
+                ("q", string(clip(&q_text, 1000))),
+                ("sort", string(sort.name())),
+                ("order", string(order.name())),
+                ("total", integer(body["total"].as_u64().unwrap_or(0) as i64)),
+            ],
+        )
+        .await?;
+    }
     Ok(axum::Json(body).into_response())
 }
 
@@ -205,7 +228,7 @@ pub async fn facets(
     caller: Caller,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let started = Instant::now();
     let params = params(&uri, &["q", "field", "limit"])?;
     let query = query_of(&params)?;
@@ -223,7 +246,7 @@ pub async fn facets(
         )
     })?;
     let limit = limit_of(&params, 20, MAX_FACET_LIMIT)?;
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let engine = state.search.clone();
     let body = blocking(move || {
         let facets = engine.facets(&tenant, &query, field, limit, auditlog_store::now())?;
@@ -273,7 +296,7 @@ pub async fn histogram(
     caller: Caller,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let started = Instant::now();
     let params = params(&uri, &["q", "interval"])?;
     let query = query_of(&params)?;
@@ -286,7 +309,7 @@ pub async fn histogram(
             )
         })?),
     };
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let engine = state.search.clone();
     let body = blocking(move || {
         let histogram = engine.histogram(&tenant, &query, interval, auditlog_store::now())?;
@@ -316,7 +339,7 @@ pub async fn stream(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let params = params(&uri, &["q"])?;
     let query = query_of(&params)?;
     let resume = match headers.get("last-event-id") {
@@ -329,7 +352,19 @@ pub async fn stream(
             })?)
         }
     };
-    let tenant = caller.0.tenant.clone();
+    // Recorded before the stream's start is taken, so it does not show its own record.
+    let q_text = params.get("q").cloned().unwrap_or_default();
+    crate::trail::record_read(
+        &state,
+        &caller,
+        "WATCH",
+        "auditlog.stream",
+        None,
+        format!("{} watched live: {}", caller.name, clip(&q_text, 200)),
+        vec![("q", string(clip(&q_text, 1000)))],
+    )
+    .await?;
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let size = {
         let tenant = tenant.clone();

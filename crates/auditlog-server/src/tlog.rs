@@ -11,8 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::Permission;
 use auditlog_ledger::tiles::{TILE_WIDTH, TileId};
-use auditlog_store::Scope;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -45,7 +45,7 @@ pub async fn tile(
     caller: Caller,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
+    caller.require(Permission::Read)?;
     let Path(rest) = path.map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))?;
     let entries = rest.starts_with("entries/");
     let hash_path = if entries {
@@ -55,7 +55,7 @@ pub async fn tile(
     };
     let id = TileId::parse_path(&hash_path)
         .map_err(|e| ApiError::not_found(format!("not a tile path: {e}")))?;
-    let tenant = caller.0.tenant.clone();
+    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let width = usize::from(id.width);
     let full = id.is_full();

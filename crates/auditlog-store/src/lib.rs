@@ -8,17 +8,22 @@
 //! Architecture invariant: callers name only the trait; a PostgreSQL backend must pass the same
 //! conformance tests (`tests/it/conformance.rs`).
 
+mod admin;
 mod codec;
 mod error;
+pub mod people;
 mod prepare;
 mod sqlite;
 mod tokens;
+pub mod trail;
 pub mod verify;
 
 pub use error::StoreError;
+pub use people::{Credential, NewSession, PersonInfo, Role, SessionInfo, SessionLimits};
 pub use prepare::{PreparedEvent, prepare_event};
 pub use sqlite::{CheckpointHook, SqliteStore, StoreOptions, now};
 pub use tokens::{Principal, Scope, Scopes, TokenInfo};
+pub use trail::{Actor, TrailEvent};
 pub use verify::{Finding, FindingKind, VerifyReport};
 
 use auditlog_core::event::Timestamp;
@@ -153,15 +158,65 @@ pub trait Store: Send + Sync + 'static {
     fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), StoreError>;
     /// Every tenant the store knows, by name.
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+    /// Whether the tenant exists (never creates it).
+    fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError>;
+
+    /// Create a token; its record (never the secret) goes into the tenant's trail with it.
     fn create_token(
         &self,
         tenant: &TenantId,
         name: &str,
         scopes: Scopes,
+        by: &Actor,
     ) -> Result<String, StoreError>;
     fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, StoreError>;
-    fn revoke_token(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError>;
+    /// Revoke the active token of that name (`Ok(false)`: none); recorded in the trail.
+    fn revoke_token(&self, tenant: &TenantId, name: &str, by: &Actor) -> Result<bool, StoreError>;
     fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError>;
+
+    /// Create a person with an argon2id hash (see [`people::hash_password`]); recorded.
+    fn create_person(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        by: &Actor,
+    ) -> Result<(), StoreError>;
+    fn list_people(&self, tenant: &TenantId) -> Result<Vec<PersonInfo>, StoreError>;
+    /// Disable a person and end their sessions (`Ok(false)`: no such active person); recorded.
+    fn disable_person(&self, tenant: &TenantId, name: &str, by: &Actor)
+    -> Result<bool, StoreError>;
+    /// Replace a person's password hash and end their sessions; recorded.
+    fn set_password(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        password_hash: &str,
+        by: &Actor,
+    ) -> Result<bool, StoreError>;
+    /// The stored credential of a person of an existing tenant, for sign-in.
+    fn credential(&self, tenant: &TenantId, name: &str) -> Result<Option<Credential>, StoreError>;
+    /// Start a session for an enabled person (`None` otherwise).
+    fn create_session(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limits: SessionLimits,
+    ) -> Result<Option<NewSession>, StoreError>;
+    /// The live session of a cookie secret, its idle time restarted.
+    fn session(
+        &self,
+        secret: &str,
+        limits: SessionLimits,
+    ) -> Result<Option<SessionInfo>, StoreError>;
+    /// End a session (sign-out); `Ok(true)` when it was live.
+    fn end_session(&self, secret: &str) -> Result<bool, StoreError>;
+    /// Queue a trail record for the tenant's log: durable when this returns, in the log once
+    /// a process that appends (a server) takes it in, within about a second.
+    fn record(&self, tenant: &TenantId, event: &TrailEvent) -> Result<(), StoreError>;
+    /// Queued trail records not yet in a log.
+    fn pending_records(&self) -> Result<u64, StoreError>;
 
     fn verify(
         &self,

@@ -29,15 +29,20 @@ use auditlog_ledger::tiles::{TileReader, TileWriter};
 use fs4::fs_std::FileExt as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
+use crate::admin;
 use crate::codec::{self, Decoder, Dictionaries};
+use crate::people::{Credential, NewSession, PersonInfo, Role, SessionInfo, SessionLimits};
 use crate::tokens::{self, Principal, Scopes, TokenInfo};
+use crate::trail::{Actor, TrailEvent};
 use crate::{
     AppendDone, AppendOutcome, Health, PreparedEvent, Receipt, Store, StoreError, StoredCheckpoint,
     StoredEvent, VerifyReport,
 };
 
 const DB_FILE: &str = "auditlog.db";
-const SCHEMA_VERSION: i64 = 1;
+/// How often the writer looks for trail records queued by other processes.
+const OUTBOX_POLL: Duration = Duration::from_secs(1);
+const SCHEMA_VERSION: i64 = 2;
 
 /// Settings of the embedded store.
 #[derive(Debug, Clone)]
@@ -135,6 +140,8 @@ enum Job {
         done: AppendDone,
     },
     SignNow(mpsc::SyncSender<Result<(), StoreError>>),
+    /// Trail records wait in the outbox: take them into the log now.
+    Drain,
 }
 
 /// An event compressed by the caller's thread, ready for the writer.
@@ -244,6 +251,18 @@ impl SqliteStore {
         })
     }
 
+    /// Tell the writer (if this process has one) that trail records wait in the outbox.
+    fn wake_writer(&self) {
+        if let Some(sender) = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let _ = sender.send(Job::Drain);
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
@@ -295,6 +314,25 @@ impl SqliteStore {
     fn tenant_id(conn: &Connection, tenant: &TenantId) -> Result<Option<i64>, StoreError> {
         Ok(Self::tenant_row(conn, tenant)?.map(|(id, _)| id))
     }
+}
+
+/// A token as the trail shows it: never the secret or its hash.
+fn token_json(
+    name: &str,
+    scopes: Scopes,
+    created_at: i64,
+    revoked_at: Option<i64>,
+) -> auditlog_core::json::Value {
+    use crate::trail::{object, string, time_value};
+    let mut fields = vec![
+        ("name", string(name)),
+        ("scopes", string(scopes.to_string())),
+        ("created_at", time_value(created_at)),
+    ];
+    if let Some(at) = revoked_at {
+        fields.push(("revoked_at", time_value(at)));
+    }
+    object(&fields)
 }
 
 impl Drop for SqliteStore {
@@ -365,6 +403,17 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
+    if version < 1 {
+        migrate_v1(conn)?;
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {} PRAGMA user_version = 2; COMMIT;",
+        admin::SCHEMA_V2
+    ))?;
+    Ok(())
+}
+
+fn migrate_v1(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS tenants (
@@ -860,11 +909,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        self.with_conn(|conn| Ok(Self::tenant_id(conn, tenant)?.is_some()))
+    }
+
     fn create_token(
         &self,
         tenant: &TenantId,
         name: &str,
         scopes: Scopes,
+        by: &Actor,
     ) -> Result<String, StoreError> {
         if !tokens::valid_token_name(name) {
             return Err(StoreError::BadRequest(format!(
@@ -886,18 +940,30 @@ impl Store for SqliteStore {
                     "tenant {tenant} already has an active token named {name:?}"
                 )));
             }
-            conn.execute(
+            let tx = admin::immediate(conn)?;
+            let now = unix_secs();
+            tx.execute(
                 "INSERT INTO tokens (tenant, name, hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     tenant_id,
                     name,
                     tokens::token_hash(&token).to_vec(),
                     scopes.to_string(),
-                    unix_secs()
+                    now
                 ],
             )?;
+            admin::insert_outbox(
+                &tx,
+                tenant,
+                &TrailEvent::new(by, "CREATE", "auditlog.token")
+                    .key(name)
+                    .message(format!("{} created token {name} ({scopes})", by.name))
+                    .after(token_json(name, scopes, now, None)),
+            )?;
+            tx.commit()?;
             Ok(())
         })?;
+        self.wake_writer();
         Ok(token)
     }
 
@@ -933,16 +999,146 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_token(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
-        self.with_conn(|conn| {
+    fn revoke_token(&self, tenant: &TenantId, name: &str, by: &Actor) -> Result<bool, StoreError> {
+        let revoked = self.with_conn(|conn| {
             let Some(tenant_id) = Self::tenant_id(conn, tenant)? else {
                 return Ok(false);
             };
-            let changed = conn.execute(
+            let tx = admin::immediate(conn)?;
+            let found: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT scopes, created_at FROM tokens WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL",
+                    params![tenant_id, name],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let Some((scopes, created_at)) = found else {
+                return Ok(false);
+            };
+            let scopes = Scopes::parse(&scopes).map_err(StoreError::Corrupted)?;
+            let now = unix_secs();
+            tx.execute(
                 "UPDATE tokens SET revoked_at = ?3 WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL",
-                params![tenant_id, name, unix_secs()],
+                params![tenant_id, name, now],
             )?;
-            Ok(changed > 0)
+            admin::insert_outbox(
+                &tx,
+                tenant,
+                &TrailEvent::new(by, "DELETE", "auditlog.token")
+                    .key(name)
+                    .message(format!("{} revoked token {name}", by.name))
+                    .before(token_json(name, scopes, created_at, None))
+                    .after(token_json(name, scopes, created_at, Some(now))),
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })?;
+        if revoked {
+            self.wake_writer();
+        }
+        Ok(revoked)
+    }
+
+    fn create_person(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        by: &Actor,
+    ) -> Result<(), StoreError> {
+        self.ensure_tenant(tenant)?;
+        self.with_conn(|conn| {
+            let (tenant_id, _) = ensure_tenant_row(conn, tenant)?;
+            admin::create_person(conn, tenant, tenant_id, name, role, password_hash, by)
+        })?;
+        self.wake_writer();
+        Ok(())
+    }
+
+    fn list_people(&self, tenant: &TenantId) -> Result<Vec<PersonInfo>, StoreError> {
+        self.with_conn(|conn| match Self::tenant_id(conn, tenant)? {
+            Some(tenant_id) => admin::list_people(conn, tenant_id),
+            None => Ok(Vec::new()),
+        })
+    }
+
+    fn disable_person(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        by: &Actor,
+    ) -> Result<bool, StoreError> {
+        let done = self.with_conn(|conn| match Self::tenant_id(conn, tenant)? {
+            Some(tenant_id) => admin::disable_person(conn, tenant, tenant_id, name, by),
+            None => Ok(false),
+        })?;
+        if done {
+            self.wake_writer();
+        }
+        Ok(done)
+    }
+
+    fn set_password(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        password_hash: &str,
+        by: &Actor,
+    ) -> Result<bool, StoreError> {
+        let done = self.with_conn(|conn| match Self::tenant_id(conn, tenant)? {
+            Some(tenant_id) => {
+                admin::set_password(conn, tenant, tenant_id, name, password_hash, by)
+            }
+            None => Ok(false),
+        })?;
+        if done {
+            self.wake_writer();
+        }
+        Ok(done)
+    }
+
+    fn credential(&self, tenant: &TenantId, name: &str) -> Result<Option<Credential>, StoreError> {
+        self.with_conn(|conn| match Self::tenant_id(conn, tenant)? {
+            Some(tenant_id) => admin::credential(conn, tenant_id, name),
+            None => Ok(None),
+        })
+    }
+
+    fn create_session(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limits: SessionLimits,
+    ) -> Result<Option<NewSession>, StoreError> {
+        self.with_conn(|conn| match Self::tenant_id(conn, tenant)? {
+            Some(tenant_id) => admin::create_session(conn, tenant, tenant_id, name, limits),
+            None => Ok(None),
+        })
+    }
+
+    fn session(
+        &self,
+        secret: &str,
+        limits: SessionLimits,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        self.with_conn(|conn| admin::session(conn, secret, limits))
+    }
+
+    fn end_session(&self, secret: &str) -> Result<bool, StoreError> {
+        self.with_conn(|conn| admin::end_session(conn, secret))
+    }
+
+    fn record(&self, tenant: &TenantId, event: &TrailEvent) -> Result<(), StoreError> {
+        self.with_conn(|conn| admin::insert_outbox(conn, tenant, event))?;
+        self.wake_writer();
+        Ok(())
+    }
+
+    fn pending_records(&self) -> Result<u64, StoreError> {
+        self.with_conn(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
+            Ok(n as u64)
         })
     }
 
@@ -1057,6 +1253,8 @@ struct Writer {
     syncer: Option<(Sender<SyncJob>, JoinHandle<()>)>,
     /// Checkpoints signed in the group being committed.
     signed_in_group: Vec<(TenantId, u64, String)>,
+    /// Outbox rows that cannot be taken in (only a bug makes one), left for a fixed binary.
+    outbox_skipped: std::collections::HashSet<i64>,
 }
 
 /// A committed group waiting for its fsync before it is answered.
@@ -1186,6 +1384,7 @@ impl Writer {
             stats: WriterStats::default(),
             syncer,
             signed_in_group: Vec::new(),
+            outbox_skipped: std::collections::HashSet::new(),
         }
     }
 
@@ -1198,15 +1397,20 @@ impl Writer {
         // What a crash left committed but perhaps unsynced is made durable before anything new.
         self.hand_to_syncer(Vec::new(), Vec::new());
         loop {
-            let received = match self.next_sign_due() {
-                Some(wait) => rx.recv_timeout(wait),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            let first = match received {
+            // Trail records written by other processes (`token create` beside the server)
+            // are polled for; this process's own wake the writer with `Job::Drain`.
+            let wait = self
+                .next_sign_due()
+                .map_or(OUTBOX_POLL, |due| due.min(OUTBOX_POLL));
+            let first = match rx.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(e) = self.commit_group(Vec::new(), false) {
-                        tracing::error!("signing checkpoints failed: {e}");
+                    let sign_due = self.next_sign_due().is_some_and(|due| due.is_zero());
+                    let pending = admin::outbox_is_empty(&self.conn).map(|empty| !empty);
+                    if sign_due || pending.unwrap_or(false) {
+                        if let Err(e) = self.commit_group(Vec::new(), false) {
+                            tracing::error!("signing checkpoints failed: {e}");
+                        }
                     }
                     continue;
                 }
@@ -1283,6 +1487,8 @@ impl Writer {
                     done,
                 } => appends.push((tenant, events, done)),
                 Job::SignNow(waiter) => sign_waiters.push(waiter),
+                // Every group takes in the outbox.
+                Job::Drain => {}
             }
         }
         if let Some(problem) = self.poisoned() {
@@ -1365,6 +1571,7 @@ impl Writer {
                     }
                 }
             }
+            self.drain_outbox(&tx, now)?;
             self.write_tiles_and_sign(&tx, sign_all)?;
             let applied = Instant::now();
             tx.commit()?;
@@ -1373,6 +1580,67 @@ impl Writer {
             self.stats.commit += applied.elapsed();
             Ok(())
         })()
+    }
+
+    /// Move queued trail records into their tenants' logs, in the group's transaction: a
+    /// record leaves the outbox exactly when it enters the log.
+    fn drain_outbox(&mut self, tx: &Transaction<'_>, now: Timestamp) -> Result<(), StoreError> {
+        if self.outbox_skipped.is_empty() && admin::outbox_is_empty(tx)? {
+            return Ok(());
+        }
+        let rows = admin::pending_outbox(tx, 1000 + self.outbox_skipped.len())?;
+        let mut by_tenant: Vec<(TenantId, Vec<SealedEvent>)> = Vec::new();
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        for (id, tenant, body) in rows {
+            if self.outbox_skipped.contains(&id) {
+                continue;
+            }
+            let prepared = TenantId::parse(&tenant)
+                .map_err(|e| e.to_string())
+                .and_then(|tenant| {
+                    let value = auditlog_core::json::parse(
+                        &body,
+                        &auditlog_core::json::JsonLimits::default(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let prepared =
+                        crate::prepare_event(value, now, peer).map_err(|e| e.message.clone())?;
+                    Ok((tenant, prepared))
+                });
+            let (tenant, prepared) = match prepared {
+                Ok(ok) => ok,
+                Err(why) => {
+                    // Only a bug can queue a bad record; keep it for a fixed binary.
+                    tracing::error!(
+                        "trail record {id} in the outbox is invalid, left there: {why}"
+                    );
+                    self.outbox_skipped.insert(id);
+                    continue;
+                }
+            };
+            self.load_tenant(&tenant)?;
+            let (dict_id, dict) = self.shared.dicts.current(&tenant);
+            let blob = codec::compress(
+                dict_id,
+                &dict,
+                self.shared.options.compression_level,
+                &codec::encode_plain(&prepared.parts),
+            )?;
+            let sealed = SealedEvent {
+                prepared,
+                dict_id,
+                blob,
+            };
+            match by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
+                Some((_, events)) => events.push(sealed),
+                None => by_tenant.push((tenant, vec![sealed])),
+            }
+            tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+        }
+        for (tenant, events) in by_tenant {
+            self.apply(tx, &tenant, &events, now)?;
+        }
+        Ok(())
     }
 
     fn load_all_tenants(&mut self) -> Result<(), StoreError> {
@@ -1685,6 +1953,6 @@ fn fail_job(job: SyncJob, why: &str) {
 fn job_events(job: &Job) -> usize {
     match job {
         Job::Append { events, .. } => events.len().max(1),
-        Job::SignNow(_) => 1,
+        Job::SignNow(_) | Job::Drain => 1,
     }
 }

@@ -9,6 +9,7 @@ pub mod search;
 pub mod serve;
 pub mod show;
 pub mod token;
+pub mod user;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -51,6 +52,23 @@ impl Ctx {
 pub fn open_shared(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
     SqliteStore::open_shared(&ctx.data, ctx.options())
         .with_context(|| format!("open data directory {}", ctx.data.display()))
+}
+
+/// Open beside a running server, creating the data directory (and tenant) when there is none
+/// yet (the first token or person of a fresh directory).
+pub fn open_or_create(ctx: &Ctx, tenant: &TenantId) -> anyhow::Result<SqliteStore> {
+    use auditlog_store::Store as _;
+    match SqliteStore::open_shared(&ctx.data, ctx.options()) {
+        Ok(store) => Ok(store),
+        Err(auditlog_store::StoreError::NotFound(_)) => {
+            let store = SqliteStore::open(&ctx.data, ctx.options())
+                .with_context(|| format!("create data directory {}", ctx.data.display()))?;
+            store.ensure_tenant(tenant)?;
+            drop(store);
+            Ok(SqliteStore::open_shared(&ctx.data, ctx.options())?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Machine output for `--format json`.

@@ -1,6 +1,6 @@
 //! `auditlog serve`: the HTTP server on the data directory. On a fresh directory it creates
-//! the default tenant, its signing key and an admin token printed once; `--demo` loads
-//! generated sample events into an empty log.
+//! the default tenant, its signing key, an admin person (password printed once) and an admin
+//! token printed once; `--demo` loads generated sample events into an empty log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,10 @@ use auditlog_search::{SearchEngine, SearchOptions};
 use auditlog_server::{
     AnchorConfig, AppState, ServerConfig, WatchState, start_anchors, start_self_verify,
 };
-use auditlog_store::{Scopes, SqliteStore, Store, StoreOptions, prepare_event};
+use auditlog_store::people;
+use auditlog_store::{
+    Actor, Role, Scopes, SessionLimits, SqliteStore, Store, StoreOptions, prepare_event,
+};
 
 use crate::Outcome;
 
@@ -44,6 +47,35 @@ pub struct Args {
     /// Verify every log this often, in seconds (0: never); the result is in /healthz.
     #[arg(long, env = "AUDITLOG_VERIFY_EVERY_SECS", default_value_t = 3600)]
     verify_every_secs: u64,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "AUDITLOG_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "AUDITLOG_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For header
+    /// names the client. Nobody else's is believed.
+    #[arg(long, env = "AUDITLOG_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxy: Vec<String>,
+    /// A sign-in session unused this long ends, in seconds.
+    #[arg(long, env = "AUDITLOG_SESSION_IDLE_SECS", default_value_t = 1800)]
+    session_idle_secs: i64,
+    /// A sign-in session ends this long after sign-in, in seconds.
+    #[arg(long, env = "AUDITLOG_SESSION_MAX_SECS", default_value_t = 43200)]
+    session_max_secs: i64,
+}
+
+/// Addresses or networks (`10.0.0.1`, `10.0.0.0/8`, `::1`).
+fn parse_proxies(list: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    list.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow::anyhow!("--trusted-proxy {s:?} is not an address or network"))
+        })
+        .collect()
 }
 
 pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
@@ -56,6 +88,14 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         .with_writer(std::io::stderr)
         .init();
     let fresh = !data.join("auditlog.db").exists();
+    let trusted_proxies = parse_proxies(&args.trusted_proxy)?;
+    if args.session_idle_secs < 60 || args.session_max_secs < args.session_idle_secs {
+        anyhow::bail!("sessions need --session-idle-secs >= 60 and --session-max-secs >= it");
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(auditlog_server::tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let watch = WatchState::default();
     let anchors = AnchorConfig {
         dir: args.anchor_dir.clone(),
@@ -74,10 +114,19 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     let tenant = TenantId::default_tenant();
     store.ensure_tenant(&tenant)?;
     if fresh {
-        let token = store.create_token(&tenant, "admin", Scopes::all())?;
+        let token = store.create_token(&tenant, "admin", Scopes::all(), &Actor::system())?;
+        let password = super::user::new_password()?;
+        store.create_person(
+            &tenant,
+            "admin",
+            Role::Admin,
+            &people::hash_password(&password)?,
+            &Actor::system(),
+        )?;
         println!(
             "auditlog: created data directory {}\n\
-             auditlog: admin token for tenant \"default\" (shown once, keep it):\n{token}",
+             auditlog: sign in to the web UI as tenant \"default\", user \"admin\", password (shown once):\n{password}\n\
+             auditlog: admin API token for tenant \"default\" (shown once, keep it):\n{token}",
             data.display()
         );
     }
@@ -87,6 +136,12 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     }
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        trusted_proxies,
+        session_limits: SessionLimits {
+            idle_secs: args.session_idle_secs,
+            absolute_secs: args.session_max_secs,
+        },
+        secure_cookies: tls.is_some(),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -117,10 +172,11 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             .with_context(|| format!("listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         eprintln!(
-            "auditlog: listening on http://{addr} (data {})",
+            "auditlog: listening on {}://{addr} (data {})",
+            if tls.is_some() { "https" } else { "http" },
             data.display()
         );
-        auditlog_server::serve(listener, state, shutdown_signal()).await?;
+        auditlog_server::serve(listener, state, tls, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     // Commit what is queued and sign a last checkpoint; commit the index.

@@ -1,7 +1,7 @@
 //! `auditlog token create|list|revoke`: works beside a running server (no directory lock).
+//! Creation and revocation are recorded in the tenant's trail (`auditlog.token`).
 
-use anyhow::Context as _;
-use auditlog_store::{Scopes, SqliteStore, Store as _};
+use auditlog_store::{Actor, Scopes, Store as _};
 
 use super::TenantArg;
 use crate::Outcome;
@@ -31,7 +31,6 @@ pub enum Command {
 }
 
 pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
-    let data = ctx.data.as_path();
     match command {
         Command::Create {
             tenant,
@@ -40,19 +39,8 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
         } => {
             let scopes = Scopes::parse(&scopes).map_err(anyhow::Error::msg)?;
             let tenant = tenant.parse()?;
-            // Creating the first token may create the data directory.
-            let store = match SqliteStore::open_shared(data, ctx.options()) {
-                Ok(store) => store,
-                Err(auditlog_store::StoreError::NotFound(_)) => {
-                    let store = SqliteStore::open(data, ctx.options())
-                        .with_context(|| format!("create data directory {}", data.display()))?;
-                    store.ensure_tenant(&tenant)?;
-                    drop(store);
-                    SqliteStore::open_shared(data, ctx.options())?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let token = store.create_token(&tenant, &name, scopes)?;
+            let store = super::open_or_create(ctx, &tenant)?;
+            let token = store.create_token(&tenant, &name, scopes, &Actor::cli())?;
             super::out(&token)?;
             Ok(Outcome::Ok)
         }
@@ -93,7 +81,7 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Revoke { tenant, name } => {
             let store = super::open_shared(ctx)?;
-            if store.revoke_token(&tenant.parse()?, &name)? {
+            if store.revoke_token(&tenant.parse()?, &name, &Actor::cli())? {
                 eprintln!("revoked {name}");
                 Ok(Outcome::Ok)
             } else {

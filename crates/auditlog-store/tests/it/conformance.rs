@@ -25,8 +25,10 @@ use auditlog_core::tenant::TenantId;
 use auditlog_ledger::leaf_hash;
 use auditlog_ledger::merkle::{verify_consistency, verify_inclusion};
 use auditlog_ledger::note::{Checkpoint, NoteVerifier, open_checkpoint};
+use auditlog_store::people::hash_password;
 use auditlog_store::{
-    AppendOutcome, PreparedEvent, Receipt, Scopes, Store, StoreError, StoredEvent, prepare_event,
+    Actor, AppendOutcome, PreparedEvent, Receipt, Role, Scopes, SessionLimits, Store, StoreError,
+    StoredEvent, TrailEvent, prepare_event,
 };
 use proptest::prelude::*;
 
@@ -85,6 +87,10 @@ macro_rules! store_conformance_suite {
             bulk_inclusion_proofs_equal_single_ones,
             notes_are_signed_with_the_log_key_but_never_as_checkpoints,
             every_tenant_is_listed,
+            people_sign_in_and_their_sessions_end,
+            sessions_expire_when_idle_or_old,
+            administration_is_recorded_in_the_trail_without_secrets,
+            records_reach_the_log,
         );
         $crate::conformance::store_conformance_suite!(@probed $make_store;
             a_trained_dictionary_keeps_old_and_new_events_readable_and_verify_clean,
@@ -1100,7 +1106,7 @@ pub fn tokens_authenticate_until_revoked(store: &impl Store) {
         read: false,
         admin: false,
     };
-    let token = store.create_token(&t, "ci-bot", scopes).expect("create");
+    let token = create_token(store, &t, "ci-bot", scopes).expect("create");
     assert!(!token.is_empty());
     let principal = store
         .authenticate(&token)
@@ -1119,28 +1125,22 @@ pub fn tokens_authenticate_until_revoked(store: &impl Store) {
         "listing shows the secret"
     );
 
-    assert!(store.revoke_token(&t, "ci-bot").expect("revoke"));
+    assert!(revoke_token(store, &t, "ci-bot").expect("revoke"));
     assert!(
         store.authenticate(&token).expect("authenticate").is_none(),
         "a revoked token fails at once"
     );
     assert!(
-        !store.revoke_token(&t, "ci-bot").expect("revoke again"),
+        !revoke_token(store, &t, "ci-bot").expect("revoke again"),
         "nothing left to revoke"
     );
-    assert!(
-        !store
-            .revoke_token(&t, "never-made")
-            .expect("revoke unknown")
-    );
+    assert!(!revoke_token(store, &t, "never-made").expect("revoke unknown"));
     let listed = store.list_tokens(&t).expect("list");
     assert_eq!(listed.len(), 1, "a revoked token is still listed");
     assert!(listed[0].revoked_at.is_some());
 
     // The name is free again; the old secret stays dead.
-    let again = store
-        .create_token(&t, "ci-bot", Scopes::all())
-        .expect("create again");
+    let again = create_token(store, &t, "ci-bot", Scopes::all()).expect("create again");
     assert_ne!(again, token);
     assert!(store.authenticate(&token).expect("old").is_none());
     let principal = store.authenticate(&again).expect("new").expect("new token");
@@ -1149,9 +1149,7 @@ pub fn tokens_authenticate_until_revoked(store: &impl Store) {
 
 pub fn unknown_tokens_authenticate_as_nobody(store: &impl Store) {
     let t = tenant("tokens-unknown");
-    let token = store
-        .create_token(&t, "real", Scopes::all())
-        .expect("create");
+    let token = create_token(store, &t, "real", Scopes::all()).expect("create");
     let mut altered = token.clone().into_bytes();
     let last = altered.len() - 1;
     altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
@@ -1196,7 +1194,7 @@ pub fn token_names_are_validated(store: &impl Store) {
         too_long.as_str(),
     ] {
         assert_bad_request(
-            store.create_token(&t, name, Scopes::all()),
+            create_token(store, &t, name, Scopes::all()),
             &format!("token name {name:?}"),
         );
     }
@@ -1206,8 +1204,7 @@ pub fn token_names_are_validated(store: &impl Store) {
     );
     let longest = "n".repeat(64);
     for name in ["a", "ci-bot_1.v2:prod@example", longest.as_str()] {
-        store
-            .create_token(&t, name, Scopes::all())
+        create_token(store, &t, name, Scopes::all())
             .unwrap_or_else(|e| panic!("token name {name:?}: {e}"));
     }
     let names: Vec<String> = store
@@ -1221,17 +1218,13 @@ pub fn token_names_are_validated(store: &impl Store) {
 
 pub fn token_names_are_unique_among_a_tenants_active_tokens(store: &impl Store) {
     let (a, b) = (tenant("unique-a"), tenant("unique-b"));
-    let first = store
-        .create_token(&a, "deploy", Scopes::all())
-        .expect("create");
+    let first = create_token(store, &a, "deploy", Scopes::all()).expect("create");
     assert_bad_request(
-        store.create_token(&a, "deploy", Scopes::all()),
+        create_token(store, &a, "deploy", Scopes::all()),
         "a second active token with one name",
     );
     assert!(store.authenticate(&first).expect("first").is_some());
-    store
-        .create_token(&b, "deploy", Scopes::all())
-        .expect("the same name in another tenant");
+    create_token(store, &b, "deploy", Scopes::all()).expect("the same name in another tenant");
     assert_eq!(store.list_tokens(&a).expect("list a").len(), 1);
 }
 
@@ -1250,11 +1243,10 @@ pub fn tokens_belong_to_one_tenant_and_keep_their_scopes(store: &impl Store) {
         tokens.push((
             name,
             scopes,
-            store.create_token(&a, name, scopes).expect("create"),
+            create_token(store, &a, name, scopes).expect("create"),
         ));
     }
-    let token_b = store
-        .create_token(&b, "reader", Scopes::parse("read").expect("scopes"))
+    let token_b = create_token(store, &b, "reader", Scopes::parse("read").expect("scopes"))
         .expect("create b");
     for (name, scopes, token) in &tokens {
         let principal = store.authenticate(token).expect("auth").expect("known");
@@ -1277,9 +1269,9 @@ pub fn tokens_belong_to_one_tenant_and_keep_their_scopes(store: &impl Store) {
     let listed_b = store.list_tokens(&b).expect("list b");
     assert_eq!(listed_b.len(), 1, "tenant b lists only its own token");
     // Tenant b cannot revoke a's token by naming it, only its own of the same name.
-    assert!(!store.revoke_token(&b, "ingest-only").expect("revoke"));
+    assert!(!revoke_token(store, &b, "ingest-only").expect("revoke"));
     assert!(store.authenticate(&tokens[0].2).expect("auth").is_some());
-    assert!(store.revoke_token(&b, "reader").expect("revoke b's own"));
+    assert!(revoke_token(store, &b, "reader").expect("revoke b's own"));
     assert!(store.authenticate(&token_b).expect("auth").is_none());
     let principal = store
         .authenticate(&tokens[1].2)
@@ -1507,4 +1499,278 @@ pub fn every_tenant_is_listed(store: &impl Store) {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
+}
+
+fn create_token(
+    store: &impl Store,
+    tenant: &TenantId,
+    name: &str,
+    scopes: Scopes,
+) -> Result<String, StoreError> {
+    store.create_token(tenant, name, scopes, &Actor::cli())
+}
+
+fn revoke_token(store: &impl Store, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    store.revoke_token(tenant, name, &Actor::cli())
+}
+
+fn admin_actor() -> Actor {
+    Actor {
+        name: "root-admin".into(),
+        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 44)),
+        source: "panel".into(),
+    }
+}
+
+pub fn people_sign_in_and_their_sessions_end(store: &impl Store) {
+    let t = tenant("people");
+    let other = tenant("people-other");
+    let hash = hash_password("a long enough password").expect("hash");
+    store
+        .create_person(&t, "alice", Role::Auditor, &hash, &admin_actor())
+        .expect("create");
+    assert!(
+        matches!(
+            store.create_person(&t, "alice", Role::Viewer, &hash, &admin_actor()),
+            Err(StoreError::BadRequest(_))
+        ),
+        "names are unique in a tenant"
+    );
+    for bad in ["", "has space", "new\nline", "<script>"] {
+        assert_bad_request(
+            store.create_person(&t, bad, Role::Viewer, &hash, &admin_actor()),
+            &format!("person name {bad:?}"),
+        );
+    }
+    let credential = store
+        .credential(&t, "alice")
+        .expect("credential")
+        .expect("alice exists");
+    assert_eq!(credential.person.role, Role::Auditor);
+    assert!(auditlog_store::people::verify_password(
+        &credential.password_hash,
+        "a long enough password"
+    ));
+    assert!(store.credential(&other, "alice").expect("other").is_none());
+    assert!(
+        !store.tenant_exists(&tenant("never-made")).expect("exists"),
+        "asking does not create a tenant"
+    );
+
+    let limits = SessionLimits::default();
+    let session = store
+        .create_session(&t, "alice", limits)
+        .expect("session")
+        .expect("alice may sign in");
+    assert!(!session.secret.contains(&session.info.csrf));
+    let live = store
+        .session(&session.secret, limits)
+        .expect("lookup")
+        .expect("live");
+    assert_eq!(
+        (live.tenant.as_str(), live.person.as_str(), live.role),
+        (t.as_str(), "alice", Role::Auditor)
+    );
+    assert_eq!(live.csrf, session.info.csrf);
+    assert!(
+        store
+            .session("alsess_nope", limits)
+            .expect("unknown")
+            .is_none()
+    );
+    assert!(store.session("", limits).expect("empty").is_none());
+    assert!(store.end_session(&session.secret).expect("end"));
+    assert!(
+        store
+            .session(&session.secret, limits)
+            .expect("ended")
+            .is_none()
+    );
+    assert!(!store.end_session(&session.secret).expect("end twice"));
+
+    // A new password and disabling both end every session.
+    let s1 = store
+        .create_session(&t, "alice", limits)
+        .expect("s1")
+        .expect("s1");
+    let new_hash = hash_password("another long password").expect("hash");
+    assert!(
+        store
+            .set_password(&t, "alice", &new_hash, &admin_actor())
+            .expect("set")
+    );
+    assert!(store.session(&s1.secret, limits).expect("after").is_none());
+    let s2 = store
+        .create_session(&t, "alice", limits)
+        .expect("s2")
+        .expect("s2");
+    assert!(
+        store
+            .disable_person(&t, "alice", &admin_actor())
+            .expect("disable")
+    );
+    assert!(
+        store
+            .session(&s2.secret, limits)
+            .expect("disabled")
+            .is_none()
+    );
+    assert!(
+        store
+            .create_session(&t, "alice", limits)
+            .expect("s3")
+            .is_none(),
+        "a disabled person gets no session"
+    );
+    assert!(
+        !store
+            .disable_person(&t, "alice", &admin_actor())
+            .expect("again")
+    );
+    assert!(
+        !store
+            .disable_person(&other, "alice", &admin_actor())
+            .expect("other")
+    );
+    let listed = store.list_people(&t).expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].disabled_at.is_some());
+    assert!(store.list_people(&other).expect("list other").is_empty());
+}
+
+pub fn sessions_expire_when_idle_or_old(store: &impl Store) {
+    let t = tenant("expiry");
+    let hash = hash_password("a long enough password").expect("hash");
+    store
+        .create_person(&t, "bob", Role::Viewer, &hash, &admin_actor())
+        .expect("create");
+    let idle = SessionLimits {
+        idle_secs: 2,
+        absolute_secs: 3600,
+    };
+    let session = store
+        .create_session(&t, "bob", idle)
+        .expect("s")
+        .expect("s");
+    assert!(
+        store
+            .session(&session.secret, idle)
+            .expect("fresh")
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(3100));
+    assert!(
+        store
+            .session(&session.secret, idle)
+            .expect("idle")
+            .is_none(),
+        "an idle session ends"
+    );
+    let old = SessionLimits {
+        idle_secs: 3600,
+        absolute_secs: 2,
+    };
+    let session = store.create_session(&t, "bob", old).expect("s").expect("s");
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1100));
+        let _ = store.session(&session.secret, old).expect("use");
+    }
+    assert!(
+        store.session(&session.secret, old).expect("old").is_none(),
+        "a used but old session ends"
+    );
+}
+
+/// Wait until the tenant's log has at least `size` events.
+fn wait_for_size(store: &impl Store, t: &TenantId, size: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.tree_size(t).expect("size") < size {
+        assert!(
+            Instant::now() < deadline,
+            "the trail did not reach {size} events"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store
+        .events_from(t, 1, 1000)
+        .expect("events")
+        .into_iter()
+        .map(|e| String::from_utf8(e.canonical).expect("utf-8"))
+        .collect()
+}
+
+pub fn administration_is_recorded_in_the_trail_without_secrets(store: &impl Store) {
+    let t = tenant("trail");
+    let actor = admin_actor();
+    let token = store
+        .create_token(
+            &t,
+            "deployer",
+            Scopes::parse("ingest").expect("scopes"),
+            &actor,
+        )
+        .expect("token");
+    assert!(store.revoke_token(&t, "deployer", &actor).expect("revoke"));
+    let password = "secret horse battery staple";
+    let hash = hash_password(password).expect("hash");
+    store
+        .create_person(&t, "carol", Role::Viewer, &hash, &actor)
+        .expect("person");
+    let new_hash = hash_password("another secret password").expect("hash");
+    assert!(
+        store
+            .set_password(&t, "carol", &new_hash, &actor)
+            .expect("pw")
+    );
+    assert!(store.disable_person(&t, "carol", &actor).expect("disable"));
+    let events = wait_for_size(store, &t, 5);
+    let want = [
+        ("CREATE", "auditlog.token", "deployer"),
+        ("DELETE", "auditlog.token", "deployer"),
+        ("CREATE", "auditlog.user", "carol"),
+        ("UPDATE", "auditlog.user", "carol"),
+        ("UPDATE", "auditlog.user", "carol"),
+    ];
+    assert_eq!(events.len(), want.len(), "{events:#?}");
+    for (event, (action, table, key)) in events.iter().zip(want) {
+        let value = parse(event.as_bytes(), &JsonLimits::default()).expect("json");
+        let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        assert_eq!(field("action").as_deref(), Some(action), "{event}");
+        assert_eq!(field("table").as_deref(), Some(table), "{event}");
+        assert_eq!(field("primary_key").as_deref(), Some(key), "{event}");
+        assert_eq!(field("user").as_deref(), Some("root-admin"), "{event}");
+        assert_eq!(field("ip").as_deref(), Some("192.0.2.44"), "{event}");
+        for secret in [
+            token.as_str(),
+            password,
+            hash.as_str(),
+            new_hash.as_str(),
+            "argon2",
+        ] {
+            assert!(
+                !event.contains(secret),
+                "a trail record holds a secret: {event}"
+            );
+        }
+    }
+    assert!(
+        store
+            .verify(&t, &|_, _| {})
+            .expect("verify")
+            .findings
+            .is_empty()
+    );
+}
+
+pub fn records_reach_the_log(store: &impl Store) {
+    let t = tenant("records");
+    let event = TrailEvent::new(&admin_actor(), "SEARCH", "auditlog.search")
+        .message("root-admin searched: <script>alert(1)</script>");
+    store.record(&t, &event).expect("record");
+    store.record(&t, &event).expect("record twice");
+    let events = wait_for_size(store, &t, 2);
+    assert_eq!(events.len(), 2);
+    assert!(events[0].contains("\"action\":\"SEARCH\""), "{}", events[0]);
+    assert!(events[0].contains("<script>alert(1)</script>"));
+    assert_eq!(store.pending_records().expect("pending"), 0);
 }

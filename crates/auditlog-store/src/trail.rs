@@ -1,0 +1,161 @@
+//! The trail of the trail: what auditlog records about its own use (sign-ins, tokens, people,
+//! searches, exports, verifications) as ordinary events in the tenant's own log.
+//!
+//! Administrative changes made through the store (tokens, people) write their record into the
+//! `outbox` table in the same transaction as the change, so no change exists without its
+//! record; the writer moves outbox rows into the log. Records never carry secrets: no token,
+//! password, hash or session secret is ever put into one.
+
+use std::net::IpAddr;
+
+use auditlog_core::event::Timestamp;
+use auditlog_core::json::{Number, Value};
+
+/// Who acted: a person or token name, where from, and through what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The person or token name (the event's `user`).
+    pub name: String,
+    pub ip: IpAddr,
+    /// The event's `source`: `panel` (a signed-in person), `api` (a token), `cli`.
+    pub source: String,
+}
+
+impl Actor {
+    /// The command line on this machine, acting as the local operating-system user.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| crate::people::valid_person_name(u))
+            .unwrap_or_else(|| "cli".to_owned());
+        Actor {
+            name: format!("cli:{user}"),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            source: "cli".to_owned(),
+        }
+    }
+
+    /// The server itself (first start, scheduled work).
+    pub fn system() -> Actor {
+        Actor {
+            name: "auditlog".to_owned(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            source: "system".to_owned(),
+        }
+    }
+}
+
+/// One record of the trail of the trail.
+#[derive(Debug, Clone)]
+pub struct TrailEvent {
+    pub actor: Actor,
+    /// `LOGIN`, `LOGIN_FAILED`, `LOGOUT`, `CREATE`, `UPDATE`, `DELETE`, `SEARCH`, `VIEW`,
+    /// `EXPORT`, `VERIFY`, `WATCH`.
+    pub action: &'static str,
+    /// `auditlog.session`, `auditlog.token`, `auditlog.user`, `auditlog.search`, …
+    pub table: &'static str,
+    pub primary_key: Option<String>,
+    pub message: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// Details (the query of a search, the format of an export…), never secrets.
+    pub context: Vec<(String, Value)>,
+}
+
+impl TrailEvent {
+    pub fn new(actor: &Actor, action: &'static str, table: &'static str) -> TrailEvent {
+        TrailEvent {
+            actor: actor.clone(),
+            action,
+            table,
+            primary_key: None,
+            message: String::new(),
+            before: None,
+            after: None,
+            context: Vec::new(),
+        }
+    }
+
+    pub fn key(mut self, key: impl Into<String>) -> TrailEvent {
+        self.primary_key = Some(key.into());
+        self
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> TrailEvent {
+        self.message = message.into();
+        self
+    }
+
+    pub fn before(mut self, before: Value) -> TrailEvent {
+        self.before = Some(before);
+        self
+    }
+
+    pub fn after(mut self, after: Value) -> TrailEvent {
+        self.after = Some(after);
+        self
+    }
+
+    pub fn context(mut self, key: &str, value: Value) -> TrailEvent {
+        self.context.push((key.to_owned(), value));
+        self
+    }
+
+    /// The event as a client would send it, with `time` = when it happened.
+    pub fn to_value(&self, time: Timestamp) -> Value {
+        let mut fields = vec![
+            ("time".to_owned(), Value::String(time.to_rfc3339())),
+            ("user".to_owned(), Value::String(self.actor.name.clone())),
+            ("ip".to_owned(), Value::String(self.actor.ip.to_string())),
+            (
+                "source".to_owned(),
+                Value::String(self.actor.source.clone()),
+            ),
+            ("action".to_owned(), Value::String(self.action.to_owned())),
+            ("table".to_owned(), Value::String(self.table.to_owned())),
+        ];
+        if let Some(key) = &self.primary_key {
+            fields.push(("primary_key".to_owned(), Value::String(key.clone())));
+        }
+        if !self.message.is_empty() {
+            fields.push(("message".to_owned(), Value::String(self.message.clone())));
+        }
+        if let Some(before) = &self.before {
+            fields.push(("before".to_owned(), before.clone()));
+        }
+        if let Some(after) = &self.after {
+            fields.push(("after".to_owned(), after.clone()));
+        }
+        if !self.context.is_empty() {
+            fields.push(("context".to_owned(), Value::Object(self.context.clone())));
+        }
+        Value::Object(fields)
+    }
+}
+
+/// A JSON object from pairs, for `before`/`after`/`context` values.
+pub fn object(pairs: &[(&str, Value)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
+}
+
+pub fn string(text: impl Into<String>) -> Value {
+    Value::String(text.into())
+}
+
+/// A JSON integer (values beyond ±2^53 are written as strings, as SPEC §2 asks of clients).
+pub fn integer(value: i64) -> Value {
+    match Number::from_i64(value) {
+        Some(number) => Value::Number(number),
+        None => Value::String(value.to_string()),
+    }
+}
+
+/// Unix seconds as an RFC 3339 string.
+pub fn time_value(unix_secs: i64) -> Value {
+    Value::String(Timestamp::from_unix_nanos(unix_secs.saturating_mul(1_000_000_000)).to_rfc3339())
+}
