@@ -255,7 +255,7 @@
   /** What the address holds: a copied link reproduces the view. */
   const view = { q: '', sort: 'time', order: 'desc', live: false, tz: 'utc' };
 
-  let session = null; // GET /api/v1/session, or {} on a server without sessions
+  let session = null; // the answer of GET or POST /api/v1/session
   const grid = {
     rows: [], // events in display order
     seqs: new Set(),
@@ -591,8 +591,9 @@
       if (generation === grid.generation) {
         grid.loading = false;
         setBusy(false);
-        // A short page may leave the sentinel in view: keep filling.
-        if (grid.cursor && sentinelVisible) queueMicrotask(loadMore);
+        // A short page may leave the end of the list in view: observing it afresh reports
+        // whether it still is, and loads the next page if so.
+        recheckSentinel();
       }
     }
   }
@@ -672,13 +673,18 @@
     });
   }
 
-  let sentinelVisible = false;
+  let sentinel = null;
   function watchSentinel() {
-    const observer = new IntersectionObserver((entries) => {
-      sentinelVisible = entries.some((entry) => entry.isIntersecting);
-      if (sentinelVisible) loadMore();
+    sentinel = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadMore();
     }, { rootMargin: '300px' });
-    observer.observe($('grid-more'));
+    sentinel.observe($('grid-more'));
+  }
+
+  function recheckSentinel() {
+    if (!sentinel) return;
+    sentinel.unobserve($('grid-more'));
+    sentinel.observe($('grid-more'));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1350,10 +1356,6 @@
     } catch (failure) {
       if (failure.status === 401) {
         showSignin();
-      } else if (failure.status === 404) {
-        // A server without sign-in (credentials come from a proxy in front of it).
-        session = {};
-        showApp();
       } else {
         showSignin(`The server could not be reached: ${failure.message}`);
       }

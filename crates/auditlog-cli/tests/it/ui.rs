@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, Server, tempdir};
+use crate::support::{Client, Server, create_token, run_with_input, tempdir};
 use crate::webdriver::{Browser, keys, screenshot_dir};
 
 // ---------------------------------------------------------------------------------------------
@@ -20,9 +20,22 @@ struct Ui {
     browser: Browser,
 }
 
+/// The person the tests sign in as (an auditor: read and export).
+const PERSON: &str = "olivia";
+const PASSWORD: &str = "correct horse battery staple";
+
 impl Ui {
-    /// A server with `events` stored and a browser on its page, signed in.
+    /// A server with `events` stored and a browser on its page, signed in as an auditor.
     fn start(events: &[Value]) -> Ui {
+        let ui = Ui::unsigned(events);
+        ui.add_person(PERSON, "auditor", PASSWORD);
+        ui.sign_in(PERSON, PASSWORD);
+        ui.wait_idle();
+        ui
+    }
+
+    /// A server with `events` stored and a browser on its sign-in page.
+    fn unsigned(events: &[Value]) -> Ui {
         let dir = tempdir();
         let server = Server::start(&dir.path().join("data"));
         if !events.is_empty() {
@@ -34,8 +47,43 @@ impl Ui {
             server,
             browser,
         };
-        ui.sign_in();
+        ui.browser.goto(&ui.url("/"));
+        ui.browser.wait_for("#signin-form");
         ui
+    }
+
+    fn add_person(&self, name: &str, role: &str, password: &str) {
+        let out = run_with_input(
+            &self._dir.path().join("data"),
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "default",
+                "--name",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            format!("{password}\n").as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "user create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Signs in through the page's own form.
+    fn sign_in(&self, name: &str, password: &str) {
+        let user = self.browser.wait_for("#signin-user");
+        self.browser.clear(&user);
+        self.browser.send_keys(&user, name);
+        let secret = self.browser.find("#signin-password");
+        self.browser.clear(&secret);
+        self.browser
+            .send_keys(&secret, &format!("{password}{}", keys::ENTER));
     }
 
     fn url(&self, path: &str) -> String {
@@ -44,17 +92,6 @@ impl Ui {
 
     fn client(&self) -> Client {
         self.server.client()
-    }
-
-    /// TODO(sign-in): until `POST /api/v1/session` lands, the browser sends the test token on
-    /// every request (the page then finds no session route and uses those credentials).
-    fn sign_in(&self) {
-        self.browser.cdp("Network.enable", json!({}));
-        self.browser.cdp(
-            "Network.setExtraHTTPHeaders",
-            json!({"headers": {"Authorization": format!("Bearer {}", self.server.token)}}),
-        );
-        self.open("/");
     }
 
     /// Loads `path` and waits until the grid has loaded.
@@ -186,12 +223,22 @@ fn the_grid_searches_on_enter_sorts_both_ways_and_refreshes() {
         &labels[3..],
         ["Primary Key", "Action", "Table", "Message", "Data"]
     );
-    assert_eq!(ui.rows().len(), 24);
-    assert_eq!(ui.total(), "24 events");
-    // Newest first by default.
-    assert_eq!(ui.column(PRIMARY_KEY)[0], "1023⟲");
-    assert!(ui.rows()[0][7].contains("View Difference"));
-    ui.screenshot("grid");
+    // Newest first by default: the sign-in itself (the trail records it, as it records the
+    // people created for the test), then the sample.
+    let rows = ui.rows();
+    assert_eq!(ui.total(), format!("{} events", rows.len()));
+    let sample: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| !r[TABLE].starts_with("auditlog."))
+        .collect();
+    assert_eq!(sample.len(), 24);
+    assert_eq!(sample[0][PRIMARY_KEY], "1023⟲");
+    assert_eq!(
+        (rows[0][USER].as_str(), rows[0][ACTION].as_str()),
+        (PERSON, "LOGIN")
+    );
+    assert!(rows[1][7].contains("View Difference"));
+    assert!(ui.browser.text_of("#whoami").contains(PERSON));
 
     // Search runs on Enter.
     ui.search("table:rate_card");
@@ -263,15 +310,18 @@ fn a_column_filter_of_two_values_shows_chips_and_query_text() {
     let ui = Ui::start(&sample_events());
     ui.browser.click_css("th[data-key='user'] .th-menu");
     ui.browser.wait_for("#column-menu .menu-value");
-    // Facet values with counts, most frequent first (every user has 6 events).
+    // Facet values with counts (every sample user has 6 events; the signed-in person has
+    // the records of signing in and searching).
     let values = ui.browser.exec(
         "return [...document.querySelectorAll('#menu-values .menu-value')]
             .map(l => [l.dataset.value, l.querySelector('.n').textContent])",
         vec![],
     );
     let values: Vec<(String, String)> = serde_json::from_value(values).expect("values");
-    assert_eq!(values.len(), 4, "{values:?}");
-    assert!(values.iter().all(|(_, n)| n == "6"), "{values:?}");
+    for user in ["alice", "bob", "carol", "dave"] {
+        assert!(values.contains(&(user.into(), "6".into())), "{values:?}");
+    }
+    assert!(values.iter().any(|(v, _)| v == PERSON), "{values:?}");
     ui.screenshot("filter-menu");
     ui.browser
         .click_css("#menu-values .menu-value[data-value='alice'] input");
@@ -421,7 +471,7 @@ fn view_difference_shows_update_create_and_delete_side_by_side() {
     assert_eq!(ui.browser.text_of("#diff-seq"), "2");
     let leaf = ui.browser.text_of("#diff-leaf");
     assert_eq!(leaf.len(), 44, "base64 of 32 bytes: {leaf}");
-    ui.screenshot("diff");
+    ui.screenshot("diff-update");
     ui.browser.click_css("#show-unchanged");
     assert!(diff_rows(&ui).iter().any(|r| r.1 == "/a" && r.0.is_empty()));
 
@@ -530,6 +580,8 @@ fn live_mode_shows_new_events_without_refresh() {
 #[test]
 fn dragging_across_the_histogram_selects_a_time_range() {
     let ui = Ui::start(&sample_events());
+    // The sample only (the trail's own records are of today).
+    ui.search("user:alice,bob,carol,dave");
     ui.browser.wait_for("#histogram svg rect.bar");
     let bars = ui
         .browser
@@ -564,7 +616,10 @@ fn dragging_across_the_histogram_selects_a_time_range() {
     }]));
     ui.wait_idle();
     let q = ui.query_text();
-    assert!(q.starts_with("time:2026-03-01T00:00:00"), "{q}");
+    assert!(
+        q.starts_with("user:alice,bob,carol,dave time:2026-03-01T00:00:00"),
+        "{q}"
+    );
     assert!(q.contains(".."), "{q}");
     let shown = ui.rows().len();
     assert!(shown > 0 && shown < 24, "{shown} rows for {q}");
@@ -714,7 +769,11 @@ fn hostile_event_text_is_shown_as_inert_text() {
             vec![],
         )
     };
-    let row = &ui.rows()[0];
+    let rows = ui.rows();
+    let row = rows
+        .iter()
+        .find(|r| r[ACTION] == "UPDATE")
+        .expect("the hostile event is shown");
     assert_eq!(row[USER], IMG);
     assert_eq!(row[TABLE], SCRIPT);
     assert_eq!(row[PRIMARY_KEY], format!("{IMG}⟲"));
@@ -723,7 +782,8 @@ fn hostile_event_text_is_shown_as_inert_text() {
     assert_eq!(injected(&ui), json!([true, 0]));
 
     // The pop-up: keys and values at every depth.
-    ui.browser.click_css("#grid-body .view-diff");
+    ui.browser
+        .click_css("#grid-body tr[data-seq='1'] .view-diff");
     ui.browser.wait_for("#diff[open]");
     ui.browser.click_css("#show-unchanged");
     let body = ui.browser.text_of("#diff-body");
@@ -750,7 +810,11 @@ fn hostile_event_text_is_shown_as_inert_text() {
     }
     ui.browser.click_css("th[data-key='user'] .th-menu");
     ui.browser.wait_for("#menu-values .menu-value");
-    ui.browser.click_css("#menu-values .menu-value input");
+    ui.browser.exec(
+        "[...document.querySelectorAll('#menu-values .menu-value')]
+            .find(l => l.dataset.value === arguments[0]).querySelector('input').click()",
+        vec![json!(IMG)],
+    );
     ui.browser.click_css("#menu-apply");
     ui.wait_idle();
     assert_eq!(ui.browser.text_of("#chips .chip-value"), IMG);
@@ -831,4 +895,107 @@ fn every_page_response_carries_a_strict_policy() {
             .expect("GET");
         assert_eq!(again.status().as_u16(), 304, "{path}");
     }
+}
+
+#[test]
+fn signing_in_and_out_through_the_page_shows_only_the_own_tenant() {
+    let ui = Ui::unsigned(&sample_events());
+    ui.add_person(PERSON, "auditor", PASSWORD);
+    ui.add_person("victor", "viewer", "a viewer's password");
+    // Another tenant's trail, with a user name found nowhere in this one.
+    let data = ui._dir.path().join("data");
+    let other = create_token(&data, "other", "ingest,read", "other-app");
+    ingest(
+        &ui.client().with_token(Some(&other)),
+        &[
+            json!({"user": "mallory", "ip": "192.0.2.1", "action": "UPDATE", "table": "secret",
+                 "primary_key": 1, "message": "other tenant", "before": {"a": 1}, "after": {"a": 2}}),
+        ],
+    );
+    assert_eq!(
+        ui.browser
+            .exec("return document.getElementById('app').hidden", vec![]),
+        json!(true)
+    );
+    ui.screenshot("signin");
+
+    // A wrong password is refused with a message, and nothing else is shown.
+    ui.sign_in(PERSON, "not the password");
+    let error = ui.browser.wait_for("#signin-error");
+    assert!(ui.browser.text(&error).contains("Wrong"));
+    assert_eq!(
+        ui.browser
+            .exec("return document.getElementById('app').hidden", vec![]),
+        json!(true)
+    );
+
+    ui.sign_in(PERSON, PASSWORD);
+    ui.browser.wait_for("#grid-body tr");
+    ui.wait_idle();
+    let who = ui.browser.text_of("#whoami");
+    assert!(
+        who.contains(PERSON) && who.contains("default") && who.contains("auditor"),
+        "{who}"
+    );
+    ui.browser.wait_for("#export-csv");
+    let users = ui.column(USER);
+    assert!(!users.iter().any(|u| u == "mallory"), "{users:?}");
+    ui.search("mallory");
+    assert!(ui.rows().is_empty());
+    assert_eq!(ui.total(), "0 events");
+    ui.browser.wait_for("#grid-empty");
+
+    // The session survives a reload (cookie), and sign-out ends it for good.
+    ui.open("/");
+    assert!(ui.browser.text_of("#whoami").contains(PERSON));
+    ui.browser.click_css("#signout");
+    ui.browser.wait_for("#signin-form");
+    assert!(ui.browser.text_of("#signin-error").contains("signed out"));
+    ui.browser.goto(&ui.url("/"));
+    ui.browser.wait_for("#signin-form");
+    let status = ui
+        .browser
+        .exec("return fetch('/api/v1/events').then(r => r.status)", vec![]);
+    assert_eq!(status, json!(401));
+
+    // A viewer may read but not export: the page does not offer it.
+    ui.sign_in("victor", "a viewer's password");
+    ui.browser.wait_for("#grid-body tr");
+    ui.wait_idle();
+    assert!(ui.browser.text_of("#whoami").contains("viewer"));
+    assert_eq!(
+        ui.browser
+            .exec("return document.getElementById('export').hidden", vec![]),
+        json!(true)
+    );
+}
+
+/// Realistic generated events, spread over the last hours, for the README's pictures.
+#[test]
+fn screenshots_of_a_realistic_trail() {
+    use time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc();
+    let lines = crate::support::generate(400, 42);
+    let n = lines.len() as i64;
+    let events: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut event: Value = serde_json::from_str(line).expect("generated JSON");
+            let at = now - time::Duration::seconds((n - i as i64) * 45 + 60);
+            event["time"] = json!(at.format(&Rfc3339).expect("format"));
+            event
+        })
+        .collect();
+    let ui = Ui::start(&events);
+    ui.search("-table:auditlog.*");
+    ui.screenshot("grid");
+    let update = ui.rows().iter().position(|r| r[ACTION] == "UPDATE");
+    let update = update.expect("an UPDATE among the newest events");
+    ui.browser.click_css(&format!(
+        "#grid-body tr:nth-child({}) .view-diff",
+        update + 1
+    ));
+    ui.browser.wait_for("#diff[open]");
+    ui.screenshot("diff");
 }
