@@ -553,6 +553,8 @@
     $('total').textContent = '';
     $('took').textContent = '';
     showError(null);
+    // User Timing marks (read by benches/ui.rs): from the query to its first rows on screen.
+    performance.mark('auditlog:query');
     await loadPage(generation);
   }
 
@@ -579,7 +581,12 @@
         grid.rows.push(event);
         fragment.append(rowFor(event));
       }
+      const first = !$('grid-body').firstChild;
       $('grid-body').append(fragment);
+      if (first) {
+        performance.mark('auditlog:rows');
+        performance.measure('auditlog:query-to-rows', 'auditlog:query', 'auditlog:rows');
+      }
       renderTotal(page.took_ms, page.total_is_exact);
       $('grid-empty').hidden = grid.rows.length > 0;
       $('load-more').hidden = !grid.cursor;

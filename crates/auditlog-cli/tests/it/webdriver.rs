@@ -48,6 +48,8 @@ pub struct Browser {
     agent: ureq::Agent,
     _profile: tempfile::TempDir,
     downloads: tempfile::TempDir,
+    /// How long [`Browser::wait_until`] waits.
+    timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -152,6 +154,7 @@ impl Browser {
             agent,
             _profile: profile,
             downloads,
+            timeout: Duration::from_secs(15),
         };
         let created = browser.raw("POST", "/session", Some(capabilities));
         browser.session = created["sessionId"]
@@ -314,7 +317,7 @@ impl Browser {
         element.json()
     }
 
-    /// Waits up to 15 s for `css` to match a displayed element.
+    /// Waits (up to the timeout) for `css` to match a displayed element.
     pub fn wait_for(&self, css: &str) -> Element {
         self.wait_until(&format!("{css} is shown"), || {
             let element = self.try_find(css)?;
@@ -323,14 +326,20 @@ impl Browser {
         })
     }
 
-    /// Polls `probe` until it gives a value, for at most 15 s.
+    /// How long waits may take (15 s unless set).
+    #[allow(dead_code)] // benches/ui.rs waits on a large trail
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Polls `probe` until it gives a value, for at most the timeout (15 s unless set).
     pub fn wait_until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         let started = Instant::now();
         loop {
             if let Some(value) = probe() {
                 return value;
             }
-            if started.elapsed() > Duration::from_secs(15) {
+            if started.elapsed() > self.timeout {
                 let _ = std::fs::create_dir_all(screenshot_dir());
                 let failed = screenshot_dir().join("failed-wait.png");
                 self.screenshot(&failed);
