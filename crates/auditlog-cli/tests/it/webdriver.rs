@@ -154,7 +154,7 @@ impl Browser {
             agent,
             _profile: profile,
             downloads,
-            timeout: Duration::from_secs(15),
+            timeout: Duration::from_secs(30),
         };
         let created = browser.raw("POST", "/session", Some(capabilities));
         browser.session = created["sessionId"]
@@ -326,13 +326,13 @@ impl Browser {
         })
     }
 
-    /// How long waits may take (15 s unless set).
+    /// How long waits may take (30 s unless set).
     #[allow(dead_code)] // benches/ui.rs waits on a large trail
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 
-    /// Polls `probe` until it gives a value, for at most the timeout (15 s unless set).
+    /// Polls `probe` until it gives a value, for at most the timeout (30 s unless set).
     pub fn wait_until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         let started = Instant::now();
         loop {
