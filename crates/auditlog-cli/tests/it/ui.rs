@@ -929,6 +929,26 @@ fn signing_in_and_out_through_the_page_shows_only_the_own_tenant() {
         json!(true)
     );
 
+    // Too many wrong passwords: the page says so, with the time to wait.
+    ui.add_person("zed", "viewer", "zed's own password");
+    let anonymous = ui.client().with_token(None);
+    for _ in 0..6 {
+        let reply = anonymous.post(
+            "/api/v1/session",
+            "application/json",
+            br#"{"tenant": "default", "user": "zed", "password": "guess"}"#,
+        );
+        assert!(reply.status == 401 || reply.status == 429, "{}", reply.text);
+    }
+    ui.browser.exec(
+        "document.getElementById('signin-error').hidden = true",
+        vec![],
+    );
+    ui.sign_in("zed", "another guess");
+    let error = ui.browser.wait_for("#signin-error");
+    let text = ui.browser.text(&error);
+    assert!(text.contains("Too many attempts"), "{text}");
+
     ui.sign_in(PERSON, PASSWORD);
     ui.browser.wait_for("#grid-body tr");
     ui.wait_idle();
