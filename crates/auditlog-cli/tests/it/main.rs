@@ -11,4 +11,5 @@ mod search_api;
 mod search_cli;
 mod support;
 mod tamper;
+mod tenancy;
 mod write_failure;
