@@ -1396,6 +1396,13 @@ impl Writer {
         }
         // What a crash left committed but perhaps unsynced is made durable before anything new.
         self.hand_to_syncer(Vec::new(), Vec::new());
+        // Trail records queued while no writer ran (`token create` on a fresh directory) come
+        // first.
+        if !admin::outbox_is_empty(&self.conn).unwrap_or(true)
+            && let Err(e) = self.commit_group(Vec::new(), false)
+        {
+            tracing::error!("taking in the trail's outbox failed: {e}");
+        }
         loop {
             // Trail records written by other processes (`token create` beside the server)
             // are polled for; this process's own wake the writer with `Job::Drain`.
@@ -1407,10 +1414,10 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {
                     let sign_due = self.next_sign_due().is_some_and(|due| due.is_zero());
                     let pending = admin::outbox_is_empty(&self.conn).map(|empty| !empty);
-                    if sign_due || pending.unwrap_or(false) {
-                        if let Err(e) = self.commit_group(Vec::new(), false) {
-                            tracing::error!("signing checkpoints failed: {e}");
-                        }
+                    if (sign_due || pending.unwrap_or(false))
+                        && let Err(e) = self.commit_group(Vec::new(), false)
+                    {
+                        tracing::error!("signing checkpoints failed: {e}");
                     }
                     continue;
                 }

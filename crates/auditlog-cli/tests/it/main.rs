@@ -11,6 +11,7 @@ mod search_api;
 mod search_cli;
 mod support;
 mod tamper;
+mod tenancy;
 mod ui;
 mod webdriver;
 mod write_failure;

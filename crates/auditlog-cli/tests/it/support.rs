@@ -96,6 +96,10 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data, extra, &[])
+    }
+
+    pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let token_file = data.with_extension("token");
         let token = match std::fs::read_to_string(&token_file) {
             Ok(token) => token,
@@ -113,6 +117,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("AUDITLOG_CHECKPOINT_INTERVAL_MS", "200")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -184,11 +189,22 @@ pub struct Reply {
     pub status: u16,
     pub text: String,
     pub content_type: String,
+    /// Every response header, lower-case names, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Every value of one response header.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn code(&self) -> String {
@@ -232,6 +248,11 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
         let text = response
             .body_mut()
             .with_config()
@@ -242,6 +263,7 @@ impl Client {
             status,
             text,
             content_type,
+            headers,
         })
     }
 
@@ -280,6 +302,33 @@ impl Client {
     pub fn get(&self, path: &str) -> Reply {
         self.try_get(path).expect("GET")
     }
+
+    /// Any method with extra headers (cookies, CSRF tokens, spoofed tenants) and an optional
+    /// body; the bearer token is sent when the client has one.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            builder = builder.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let result = match body {
+            Some(body) => self
+                .agent
+                .run(builder.body(body.to_vec()).expect("request")),
+            None => self.agent.run(builder.body(()).expect("request")),
+        };
+        Self::reply(result).expect("request")
+    }
 }
 
 /// The address a server started with `--listen 127.0.0.1:0` prints to its log (`log`), once it
@@ -291,7 +340,11 @@ pub fn wait_for_listen(log: &Path, child: &mut Child) -> String {
         if let Ok(mut f) = std::fs::File::open(log) {
             let _ = f.read_to_string(&mut text);
         }
-        if let Some(rest) = text.split("listening on http://").nth(1) {
+        if let Some(rest) = text
+            .split("listening on http://")
+            .nth(1)
+            .or_else(|| text.split("listening on https://").nth(1))
+        {
             return rest.split_whitespace().next().expect("addr").to_owned();
         }
         assert!(
