@@ -114,6 +114,45 @@ pub use parse::{
     is_field_name, parse, parse_number,
 };
 
+/// Tables whose names start with this hold auditlog's records of its own use (the trail of
+/// the trail: `auditlog.session`, `auditlog.search`, …).
+pub const TRAIL_TABLE_PREFIX: &str = "auditlog.";
+
+/// The records of auditlog's own use are left out of an answer unless the query asks for them
+/// with a `table:` clause that can match an `auditlog.` table (`table:auditlog.*`,
+/// `table:auditlog.session`, `table:audit*`): they are in the log, but a grid of business
+/// changes would otherwise fill with its readers' own searches.
+pub fn without_trail_unless_asked(mut query: Query) -> Query {
+    if !asks_for_trail(&query) {
+        query.clauses.push(Clause {
+            negated: true,
+            kind: ClauseKind::Field {
+                field: Field::Column(Column::Table),
+                values: vec![Value::Prefix(TRAIL_TABLE_PREFIX.to_owned())],
+            },
+        });
+    }
+    query
+}
+
+/// Whether a positive `table:` clause of the query can match a trail table.
+pub fn asks_for_trail(query: &Query) -> bool {
+    query.clauses.iter().any(|clause| match &clause.kind {
+        ClauseKind::Field {
+            field: Field::Column(Column::Table),
+            values,
+        } if !clause.negated => values.iter().any(|value| match value {
+            Value::Word(text) | Value::Phrase(text) => fold(text).starts_with(TRAIL_TABLE_PREFIX),
+            Value::Prefix(prefix) => {
+                let prefix = fold(prefix);
+                prefix.starts_with(TRAIL_TABLE_PREFIX) || TRAIL_TABLE_PREFIX.starts_with(&prefix)
+            }
+            _ => false,
+        }),
+        _ => false,
+    })
+}
+
 /// The property the fuzz target (`fuzz/fuzz_targets/query.rs`) and the hostile-input tests
 /// check on arbitrary bytes: parsing never panics; an error's position lies within the input
 /// and its caret renders; a parsed query's canonical text parses back to the same query; and
@@ -142,5 +181,37 @@ pub fn fuzz_check(input: &[u8]) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod trail_tests {
+    use super::*;
+
+    #[test]
+    fn the_trail_is_left_out_unless_a_table_clause_asks_for_it() {
+        for (text, asks) in [
+            ("", false),
+            ("user:alice", false),
+            ("auditlog", false),
+            ("table:customer", false),
+            ("-table:auditlog.*", false),
+            ("table:auditlog.*", true),
+            ("table:AuditLog.Session", true),
+            ("table:customer,auditlog.search", true),
+            ("table:audit*", true),
+            ("table:a*", true),
+            ("table:auditlog.s* user:bob", true),
+        ] {
+            let query = parse(text).expect("valid");
+            assert_eq!(asks_for_trail(&query), asks, "{text}");
+            let effective = without_trail_unless_asked(query.clone());
+            assert_eq!(
+                effective.clauses.len(),
+                query.clauses.len() + usize::from(!asks)
+            );
+        }
+        let effective = without_trail_unless_asked(parse("4711").expect("valid"));
+        assert_eq!(effective.to_string(), "4711 -table:auditlog.*");
     }
 }

@@ -167,11 +167,7 @@ async fn sign_in(
         }
     })
     .await?;
-    let actor = Actor {
-        name: form.user.clone(),
-        ip,
-        source: "panel".to_owned(),
-    };
+    let actor = Actor::new(form.user.clone(), ip, "panel");
     match outcome {
         (tenant_exists, Err(refusal)) => {
             state.throttle.failure(&account, ip, Instant::now());

@@ -120,14 +120,11 @@ impl Caller {
 
     /// The caller as the trail names it.
     pub fn actor(&self) -> Actor {
-        Actor {
-            name: self.name.clone(),
-            ip: self.ip,
-            source: match self.via {
-                Via::Token(_) => "api".to_owned(),
-                Via::Session { .. } => "panel".to_owned(),
-            },
-        }
+        let source = match self.via {
+            Via::Token(_) => "api",
+            Via::Session { .. } => "panel",
+        };
+        Actor::new(self.name.clone(), self.ip, source)
     }
 }
 

@@ -332,16 +332,6 @@ async fn event_by_seq(
         return Err(ApiError::not_found(format!("event {seq} not found")));
     };
     let body = event_json(&event).map_err(ApiError::internal)?;
-    crate::trail::record_read(
-        &state,
-        &caller,
-        "VIEW",
-        "auditlog.event",
-        Some(seq.to_string()),
-        format!("{} opened event {seq}", caller.name),
-        Vec::new(),
-    )
-    .await?;
     Ok(axum::Json(body).into_response())
 }
 

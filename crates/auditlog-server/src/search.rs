@@ -63,11 +63,13 @@ pub(crate) fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, Stri
 
 pub(crate) fn query_of(params: &HashMap<String, String>) -> Result<Query, ApiError> {
     let text = params.get("q").map(String::as_str).unwrap_or("");
-    auditlog_query::parse(text).map_err(|e| {
-        ApiError::bad_request("invalid_query", format!("invalid query: {}", e.message))
-            .with("position", e.position)
-            .with("caret", e.caret(text))
-    })
+    auditlog_query::parse(text)
+        .map(auditlog_query::without_trail_unless_asked)
+        .map_err(|e| {
+            ApiError::bad_request("invalid_query", format!("invalid query: {}", e.message))
+                .with("position", e.position)
+                .with("caret", e.caret(text))
+        })
 }
 
 fn limit_of(
@@ -352,18 +354,6 @@ pub async fn stream(
             })?)
         }
     };
-    // Recorded before the stream's start is taken, so it does not show its own record.
-    let q_text = params.get("q").cloned().unwrap_or_default();
-    crate::trail::record_read(
-        &state,
-        &caller,
-        "WATCH",
-        "auditlog.stream",
-        None,
-        format!("{} watched live: {}", caller.name, clip(&q_text, 200)),
-        vec![("q", string(clip(&q_text, 1000)))],
-    )
-    .await?;
     let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let size = {

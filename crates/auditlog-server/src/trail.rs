@@ -1,40 +1,24 @@
 //! Recording the server's own use in the tenant's trail (sign-ins, searches, exports,
-//! verifications): the record is durable before the answer leaves, so nobody reads the log
-//! without leaving a trace. Administrative changes record through the store instead, in the
-//! change's own transaction.
+//! verifications): the record is durable (in the store's outbox, in a committed and synced
+//! transaction) before the answer leaves, so nobody reads the log without leaving a trace. The
+//! writer moves it into the log at once (or, for a log that is still empty, after its first
+//! event). Administrative changes record through the store, in the change's own transaction.
 
 use auditlog_core::tenant::TenantId;
-use auditlog_store::{StoreError, TrailEvent, prepare_event};
+use auditlog_store::TrailEvent;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Append one trail record and wait until it is durable.
+/// Queue one trail record durably.
 pub async fn record(
     state: &AppState,
     tenant: &TenantId,
     event: TrailEvent,
 ) -> Result<(), ApiError> {
-    let now = auditlog_store::now();
-    let prepared = prepare_event(event.to_value(now), now, event.actor.ip).map_err(|e| {
-        ApiError::internal(format!(
-            "a trail record is invalid ({}): {}",
-            e.field, e.message
-        ))
-    })?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.store.append(
-        tenant,
-        vec![prepared],
-        Box::new(move |result| {
-            let _ = tx.send(result);
-        }),
-    );
-    rx.await
-        .map_err(|_| ApiError::from(StoreError::Unavailable("writer stopped".into())))??;
-    state.search.notify(tenant);
-    state.appended.send_modify(|count| *count += 1);
-    Ok(())
+    let store = state.store.clone();
+    let tenant = tenant.clone();
+    crate::routes::blocking(move || Ok(store.record(&tenant, &event)?)).await
 }
 
 /// Text as a trail record keeps it: at most `max` characters.
@@ -48,7 +32,7 @@ pub fn clip(text: &str, max: usize) -> String {
     }
 }
 
-/// Record a read of the log by `caller` (a search, an export, a stream, one event).
+/// Record a read of the log by `caller` (a search, an export).
 pub async fn record_read(
     state: &AppState,
     caller: &crate::auth::Caller,

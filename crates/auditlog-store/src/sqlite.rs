@@ -1396,13 +1396,7 @@ impl Writer {
         }
         // What a crash left committed but perhaps unsynced is made durable before anything new.
         self.hand_to_syncer(Vec::new(), Vec::new());
-        // Trail records queued while no writer ran (`token create` on a fresh directory) come
-        // first.
-        if !admin::outbox_is_empty(&self.conn).unwrap_or(true)
-            && let Err(e) = self.commit_group(Vec::new(), false)
-        {
-            tracing::error!("taking in the trail's outbox failed: {e}");
-        }
+
         loop {
             // Trail records written by other processes (`token create` beside the server)
             // are polled for; this process's own wake the writer with `Job::Drain`.
@@ -1413,7 +1407,7 @@ impl Writer {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     let sign_due = self.next_sign_due().is_some_and(|due| due.is_zero());
-                    let pending = admin::outbox_is_empty(&self.conn).map(|empty| !empty);
+                    let pending = admin::outbox_has_ready(&self.conn);
                     if (sign_due || pending.unwrap_or(false))
                         && let Err(e) = self.commit_group(Vec::new(), false)
                     {
@@ -1592,10 +1586,11 @@ impl Writer {
     /// Move queued trail records into their tenants' logs, in the group's transaction: a
     /// record leaves the outbox exactly when it enters the log.
     fn drain_outbox(&mut self, tx: &Transaction<'_>, now: Timestamp) -> Result<(), StoreError> {
-        if self.outbox_skipped.is_empty() && admin::outbox_is_empty(tx)? {
+        if self.outbox_skipped.is_empty() && !admin::outbox_has_ready(tx)? {
             return Ok(());
         }
-        let rows = admin::pending_outbox(tx, 1000 + self.outbox_skipped.len())?;
+        // After this group's appends: a tenant's first events make its waiting records ready.
+        let rows = admin::ready_outbox(tx, 1000 + self.outbox_skipped.len())?;
         let mut by_tenant: Vec<(TenantId, Vec<SealedEvent>)> = Vec::new();
         let peer = std::net::IpAddr::from([127, 0, 0, 1]);
         for (id, tenant, body) in rows {

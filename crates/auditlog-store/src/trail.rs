@@ -17,30 +17,35 @@ pub struct Actor {
     /// The person or token name (the event's `user`).
     pub name: String,
     pub ip: IpAddr,
-    /// The event's `source`: `panel` (a signed-in person), `api` (a token), `cli`.
+    /// The event's `source`: `panel` (a signed-in person), `api` (a token).
     pub source: String,
+    /// Whether what this actor does goes into the trail. Everything done through the server
+    /// (by a person or a token) is; the local operator's commands are not (see
+    /// [`Actor::operator`]).
+    pub recorded: bool,
 }
 
 impl Actor {
-    /// The command line on this machine, acting as the local operating-system user.
-    pub fn cli() -> Actor {
-        let user = std::env::var("USER")
-            .ok()
-            .filter(|u| crate::people::valid_person_name(u))
-            .unwrap_or_else(|| "cli".to_owned());
+    /// A person or token acting through the server: recorded.
+    pub fn new(name: impl Into<String>, ip: IpAddr, source: &str) -> Actor {
         Actor {
-            name: format!("cli:{user}"),
-            ip: IpAddr::from([127, 0, 0, 1]),
-            source: "cli".to_owned(),
+            name: name.into(),
+            ip,
+            source: source.to_owned(),
+            recorded: true,
         }
     }
 
-    /// The server itself (first start, scheduled work).
-    pub fn system() -> Actor {
+    /// The operator of the data directory: `auditlog` commands run on it (and the first
+    /// start of `serve`). They work on the storage itself, with the rights of its owner, who
+    /// could as well edit the files; they are not recorded in the tenants' logs, which hold
+    /// what people and tokens do through the server.
+    pub fn operator() -> Actor {
         Actor {
-            name: "auditlog".to_owned(),
+            name: "operator".to_owned(),
             ip: IpAddr::from([127, 0, 0, 1]),
-            source: "system".to_owned(),
+            source: "cli".to_owned(),
+            recorded: false,
         }
     }
 }
@@ -49,8 +54,8 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub struct TrailEvent {
     pub actor: Actor,
-    /// `LOGIN`, `LOGIN_FAILED`, `LOGOUT`, `CREATE`, `UPDATE`, `DELETE`, `SEARCH`, `VIEW`,
-    /// `EXPORT`, `VERIFY`, `WATCH`.
+    /// `LOGIN`, `LOGIN_FAILED`, `LOGOUT`, `CREATE`, `UPDATE`, `DELETE`, `SEARCH`, `EXPORT`,
+    /// `VERIFY`.
     pub action: &'static str,
     /// `auditlog.session`, `auditlog.token`, `auditlog.user`, `auditlog.search`, …
     pub table: &'static str,

@@ -209,6 +209,7 @@ pub fn open_local(
 /// A query from the command line; an error shows the caret under the problem.
 pub fn parse_query(text: &str) -> anyhow::Result<auditlog_query::Query> {
     auditlog_query::parse(text)
+        .map(auditlog_query::without_trail_unless_asked)
         .map_err(|e| anyhow::anyhow!("invalid query: {}\n{}", e.message, e.caret(text)))
 }
 

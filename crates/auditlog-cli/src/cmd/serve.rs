@@ -114,14 +114,14 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     let tenant = TenantId::default_tenant();
     store.ensure_tenant(&tenant)?;
     if fresh {
-        let token = store.create_token(&tenant, "admin", Scopes::all(), &Actor::system())?;
+        let token = store.create_token(&tenant, "admin", Scopes::all(), &Actor::operator())?;
         let password = super::user::new_password()?;
         store.create_person(
             &tenant,
             "admin",
             Role::Admin,
             &people::hash_password(&password)?,
-            &Actor::system(),
+            &Actor::operator(),
         )?;
         println!(
             "auditlog: created data directory {}\n\

@@ -1,5 +1,5 @@
 //! `auditlog token create|list|revoke`: works beside a running server (no directory lock).
-//! Creation and revocation are recorded in the tenant's trail (`auditlog.token`).
+//! The operator's own commands are not recorded in the tenant's log (those through the API are).
 
 use auditlog_store::{Actor, Scopes, Store as _};
 
@@ -40,7 +40,7 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
             let scopes = Scopes::parse(&scopes).map_err(anyhow::Error::msg)?;
             let tenant = tenant.parse()?;
             let store = super::open_or_create(ctx, &tenant)?;
-            let token = store.create_token(&tenant, &name, scopes, &Actor::cli())?;
+            let token = store.create_token(&tenant, &name, scopes, &Actor::operator())?;
             super::out(&token)?;
             Ok(Outcome::Ok)
         }
@@ -81,7 +81,7 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Revoke { tenant, name } => {
             let store = super::open_shared(ctx)?;
-            if store.revoke_token(&tenant.parse()?, &name, &Actor::cli())? {
+            if store.revoke_token(&tenant.parse()?, &name, &Actor::operator())? {
                 eprintln!("revoked {name}");
                 Ok(Outcome::Ok)
             } else {

@@ -1,6 +1,7 @@
 //! `auditlog user create|list|disable|set-password`: the people who sign in to the web UI.
-//! Works beside a running server; every change is recorded in the tenant's trail
-//! (`auditlog.user`) and ends the person's sessions where it should.
+//! Works beside a running server; disabling or a new password ends the person's sessions. As
+//! the operator's own commands these are not recorded in the tenant's log; the same changes
+//! through `/api/v1/users` are.
 
 use std::io::BufRead as _;
 
@@ -92,7 +93,7 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
                 &name,
                 role,
                 &hash_password(&password)?,
-                &Actor::cli(),
+                &Actor::operator(),
             )?;
             if generated {
                 super::out(&password)?;
@@ -137,7 +138,7 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Disable { tenant, name } => {
             let store = super::open_shared(ctx)?;
-            if store.disable_person(&tenant.parse()?, &name, &Actor::cli())? {
+            if store.disable_person(&tenant.parse()?, &name, &Actor::operator())? {
                 eprintln!("disabled {name}");
                 Ok(Outcome::Ok)
             } else {
@@ -156,7 +157,7 @@ pub fn run(ctx: &super::Ctx, command: Command) -> anyhow::Result<Outcome> {
                 &tenant.parse()?,
                 &name,
                 &hash_password(&password)?,
-                &Actor::cli(),
+                &Actor::operator(),
             )? {
                 if generated {
                     super::out(&password)?;
