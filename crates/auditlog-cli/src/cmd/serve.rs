@@ -126,7 +126,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         println!(
             "auditlog: created data directory {}\n\
              auditlog: sign in to the web UI as tenant \"default\", user \"admin\", password (shown once):\n{password}\n\
-             auditlog: admin API token for tenant \"default\" (shown once, keep it):\n{token}",
+             auditlog: admin token for tenant \"default\" (for the API; shown once, keep it):\n{token}",
             data.display()
         );
     }

@@ -71,12 +71,13 @@ fn a_second_server_on_the_same_directory_refuses_to_start() {
 fn a_fresh_data_directory_prints_an_admin_token_once() {
     let dir = tempdir();
     let data = dir.path().join("data");
+    let log = dir.path().join("serve.log");
     let mut child = std::process::Command::new(bin())
         .arg("--data")
         .arg(&data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("spawn");
     let mut stdout = child.stdout.take().expect("stdout");
@@ -90,9 +91,27 @@ fn a_fresh_data_directory_prints_an_admin_token_once() {
             Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
     }
+    assert!(text.contains("admin token"), "{text}");
+    // The first login is usable: the person `admin` signs in with the printed password.
+    let password = text
+        .lines()
+        .skip_while(|line| !line.contains("password (shown once)"))
+        .nth(1)
+        .expect("a password line")
+        .trim()
+        .to_owned();
+    let addr = crate::support::wait_for_listen(&log, &mut child);
+    let anon = crate::support::Client::new(&addr, None);
+    let body = serde_json::json!({"tenant": "default", "user": "admin", "password": password});
+    let reply = anon.post(
+        "/api/v1/session",
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["role"], "admin");
     let _ = child.kill();
     let _ = child.wait();
-    assert!(text.contains("admin token"), "{text}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(data.join("keys/default.key"))
             .expect("key")
