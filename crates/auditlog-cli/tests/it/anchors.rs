@@ -52,9 +52,17 @@ fn anchored_log(data: &Path, anchors: &Path, seed: u64, batches: usize) -> Vec<u
             std::thread::sleep(Duration::from_millis(30));
         }
     }
-    let health = client.get("/healthz").json();
-    assert_eq!(health["background"]["anchors"]["enabled"], true, "{health}");
-    assert!(health["background"]["anchors"]["written"].as_u64() >= Some(batches as u64));
+    // The count goes up just after the file is in place.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = client.get("/healthz").json();
+        assert_eq!(health["background"]["anchors"]["enabled"], true, "{health}");
+        if health["background"]["anchors"]["written"].as_u64() >= Some(batches as u64) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{health}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.stop();
     sizes
 }
