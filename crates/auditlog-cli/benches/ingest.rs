@@ -15,7 +15,7 @@
 //! No thresholds: the figures are printed (and written to target/bench-ingest.md).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use auditlog_core::generate::{GenerateOptions, Generator};
 #[path = "support/common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{agent, create_token, dir_size, post_batches, wait_for_addr};
+use common::{agent, create_token, dir_size, post_batches, start_server};
 
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
@@ -65,16 +65,7 @@ fn main() {
     let data = work.path().join("data");
     let token = create_token(&data, "ingest,read");
     let log = work.path().join("server.log");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("AUDITLOG_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("server");
-    let addr = wait_for_addr(&log);
+    let (mut server, addr) = start_server(&data, &log);
     eprintln!("ingesting through http://{addr} …");
     let bodies = Arc::new(bodies);
     let started = Instant::now();

@@ -21,14 +21,14 @@ mod common;
 mod sqlite_baseline;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditlog_core::generate::{GenerateOptions, Generator};
 use auditlog_search::{Cursor, SortField, SortKey, SortOrder};
 
-use common::{agent, create_token, dir_size, percentile_ms, post_batches, wait_for_addr};
+use common::{agent, create_token, dir_size, percentile_ms, post_batches, start_server};
 use sqlite_baseline::{SqliteBaseline, StandardParams, standard_params};
 
 const BATCH: usize = 1000;
@@ -63,16 +63,7 @@ fn main() {
     let data = work.path().join("data");
     let token = create_token(&data, "ingest,read");
     let log = work.path().join("server.log");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("server");
-    let addr = wait_for_addr(&log);
+    let (mut server, addr) = start_server(&data, &log);
     eprintln!("auditlog: ingest with the index on…");
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         lines

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use auditlog_core::generate::{GenerateOptions, Generator};
 use serde_json::{Value, json};
 
-use common::{agent, create_token, post_batches, wait_for_addr};
+use common::{agent, create_token, post_batches, start_server};
 use webdriver::{Browser, keys};
 
 const BATCH: usize = 1000;
@@ -97,16 +97,7 @@ fn main() {
         .expect("user create");
     assert!(person.success(), "user create failed");
     let log = work.path().join("server.log");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("server");
-    let addr = wait_for_addr(&log);
+    let (mut server, addr) = start_server(&data, &log);
     eprintln!("ingesting over HTTP with the index on…");
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         lines

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use auditlog_core::tenant::TenantId;
 use auditlog_store::people::{self, valid_person_name};
 use auditlog_store::trail::{integer, object, string};
-use auditlog_store::{Actor, Role, Scopes, TrailEvent};
+use auditlog_store::{Actor, Role, Scopes, Store, StoreError, TrailEvent};
 
 use crate::AppState;
 use crate::auth::{Caller, Permission, SESSION_COOKIE, Via};
@@ -358,14 +358,30 @@ async fn revoke_token(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    admin_change(
+        &state,
+        &caller,
+        "no active token of that name",
+        move |store, tenant, actor| store.revoke_token(tenant, &name, actor),
+    )
+    .await
+}
+
+/// An administrative change that names its subject: 204 when done, 404 when there was none.
+async fn admin_change(
+    state: &AppState,
+    caller: &Caller,
+    none: &'static str,
+    change: impl FnOnce(&dyn Store, &TenantId, &Actor) -> Result<bool, StoreError> + Send + 'static,
+) -> Result<Response, ApiError> {
     caller.require(Permission::Admin)?;
     let store = state.store.clone();
     let (tenant, actor) = (caller.tenant.clone(), caller.actor());
-    let revoked = blocking(move || Ok(store.revoke_token(&tenant, &name, &actor)?)).await?;
-    if revoked {
+    let done = blocking(move || Ok(change(store.as_ref(), &tenant, &actor)?)).await?;
+    if done {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(ApiError::not_found("no active token of that name"))
+        Err(ApiError::not_found(none))
     }
 }
 
@@ -432,15 +448,13 @@ async fn disable_person(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::Admin)?;
-    let store = state.store.clone();
-    let (tenant, actor) = (caller.tenant.clone(), caller.actor());
-    let done = blocking(move || Ok(store.disable_person(&tenant, &name, &actor)?)).await?;
-    if done {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::not_found("no enabled person of that name"))
-    }
+    admin_change(
+        &state,
+        &caller,
+        "no enabled person of that name",
+        move |store, tenant, actor| store.disable_person(tenant, &name, actor),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -458,18 +472,16 @@ async fn set_password(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Admin)?;
     let form: NewPassword = json_body(&headers, &body)?;
-    let store = state.store.clone();
-    let (tenant, actor) = (caller.tenant.clone(), caller.actor());
-    let done = blocking(move || {
-        let hash = people::hash_password(&form.password)?;
-        Ok(store.set_password(&tenant, &name, &hash, &actor)?)
-    })
-    .await?;
-    if done {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::not_found("no person of that name"))
-    }
+    admin_change(
+        &state,
+        &caller,
+        "no person of that name",
+        move |store, tenant, actor| {
+            let hash = people::hash_password(&form.password)?;
+            store.set_password(tenant, &name, &hash, actor)
+        },
+    )
+    .await
 }
 
 async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -5,6 +5,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// Start `auditlog serve` on `data` on a free port, logging (warnings only) to `log`; returns
+/// the process and its address once it listens.
+pub fn start_server(data: &Path, log: &Path) -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    let server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AUDITLOG_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("server");
+    let addr = wait_for_addr(log);
+    (server, addr)
+}
+
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -62,6 +62,30 @@ pub fn create_token(data: &Path, tenant: &str, scopes: &str, name: &str) -> Stri
         .to_owned()
 }
 
+/// A person who signs in, made with `auditlog user create --password-stdin`.
+pub fn create_person(data: &Path, tenant: &str, name: &str, role: &str, password: &str) {
+    let out = run_with_input(
+        data,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            tenant,
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        format!("{password}\n").as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "user create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Generated events, NDJSON, from the binary's own generator.
 pub fn generate(count: u64, seed: u64) -> Vec<String> {
     let out = Command::new(bin())

@@ -9,35 +9,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, Reply, Server, create_token, run, run_with_input, tempdir};
+use crate::support::{
+    Client, Reply, Server, create_person, create_token, run, run_with_input, tempdir,
+};
 
 /// What A searches for: B's events hold it, and so do A's own trail records of those searches.
 const CANARY: &str = "CANARYB7x";
 /// What only B's events hold, never typed by A: a response of A that has it leaked B's data.
 const HIDDEN: &str = "ZQXHIDDENB";
-
-fn create_person(data: &Path, tenant: &str, name: &str, role: &str, password: &str) {
-    let out = run_with_input(
-        data,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            tenant,
-            "--name",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
-        format!("{password}\n").as_bytes(),
-    );
-    assert!(
-        out.status.success(),
-        "user create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A signed-in session: the cookie header value and the CSRF token.
 struct Session {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, Server, create_token, run_with_input, tempdir};
+use crate::support::{Client, Server, create_token, tempdir};
 use crate::webdriver::{Browser, keys, screenshot_dir};
 
 // ---------------------------------------------------------------------------------------------
@@ -53,25 +53,12 @@ impl Ui {
     }
 
     fn add_person(&self, name: &str, role: &str, password: &str) {
-        let out = run_with_input(
+        crate::support::create_person(
             &self._dir.path().join("data"),
-            &[
-                "user",
-                "create",
-                "--tenant",
-                "default",
-                "--name",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            format!("{password}\n").as_bytes(),
-        );
-        assert!(
-            out.status.success(),
-            "user create: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "default",
+            name,
+            role,
+            password,
         );
     }
 
