@@ -41,6 +41,36 @@ impl TenantId {
     }
 }
 
+/// What a tenant's trail log adds to its name. A tenant name cannot hold a `.`, so no name a
+/// client gives spells a trail log.
+const TRAIL_SUFFIX: &str = ".trail";
+
+impl TenantId {
+    /// The tenant's trail log: where auditlog records its own use (sign-ins, searches, exports,
+    /// administration) beside the tenant's events, in a tree of its own.
+    pub fn trail(&self) -> TenantId {
+        if self.is_trail() {
+            self.clone()
+        } else {
+            TenantId(format!("{}{TRAIL_SUFFIX}", self.0))
+        }
+    }
+
+    pub fn is_trail(&self) -> bool {
+        self.0.ends_with(TRAIL_SUFFIX)
+    }
+
+    /// A name as storage keeps it: a tenant name, or a tenant's trail log.
+    pub fn parse_stored(name: &str) -> Result<TenantId, InvalidTenant> {
+        match name.strip_suffix(TRAIL_SUFFIX) {
+            Some(tenant) => Ok(TenantId::parse(tenant)
+                .map_err(|_| InvalidTenant(name.chars().take(80).collect()))?
+                .trail()),
+            None => TenantId::parse(name),
+        }
+    }
+}
+
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -70,6 +100,22 @@ mod tests {
             "é",
         ] {
             assert!(TenantId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_trail_log_is_named_only_from_its_tenant() {
+        let acme = TenantId::parse("acme").expect("valid");
+        assert_eq!(acme.trail().as_str(), "acme.trail");
+        assert_eq!(acme.trail().trail(), acme.trail());
+        assert!(
+            TenantId::parse("acme.trail").is_err(),
+            "clients cannot name it"
+        );
+        assert_eq!(TenantId::parse_stored("acme.trail"), Ok(acme.trail()));
+        assert_eq!(TenantId::parse_stored("acme"), Ok(acme));
+        for bad in ["x.trail.trail", ".trail", "A.trail", "acme.other"] {
+            assert!(TenantId::parse_stored(bad).is_err(), "{bad}");
         }
     }
 }

@@ -114,28 +114,13 @@ pub use parse::{
     is_field_name, parse, parse_number,
 };
 
-/// Tables whose names start with this hold auditlog's records of its own use (the trail of
-/// the trail: `auditlog.session`, `auditlog.search`, …).
+/// Tables whose names start with this are auditlog's records of its own use (the trail of
+/// the trail: `auditlog.session`, `auditlog.search`, …), kept in each tenant's trail log.
 pub const TRAIL_TABLE_PREFIX: &str = "auditlog.";
 
-/// The records of auditlog's own use are left out of an answer unless the query asks for them
-/// with a `table:` clause that can match an `auditlog.` table (`table:auditlog.*`,
-/// `table:auditlog.session`, `table:audit*`): they are in the log, but a grid of business
-/// changes would otherwise fill with its readers' own searches.
-pub fn without_trail_unless_asked(mut query: Query) -> Query {
-    if !asks_for_trail(&query) {
-        query.clauses.push(Clause {
-            negated: true,
-            kind: ClauseKind::Field {
-                field: Field::Column(Column::Table),
-                values: vec![Value::Prefix(TRAIL_TABLE_PREFIX.to_owned())],
-            },
-        });
-    }
-    query
-}
-
-/// Whether a positive `table:` clause of the query can match a trail table.
+/// Whether a positive `table:` clause of the query can match a trail table
+/// (`table:auditlog.*`, `table:auditlog.session`, `table:audit*`): such a query reads the
+/// tenant's trail log, where auditlog records its own use, instead of its events.
 pub fn asks_for_trail(query: &Query) -> bool {
     query.clauses.iter().any(|clause| match &clause.kind {
         ClauseKind::Field {
@@ -189,7 +174,7 @@ mod trail_tests {
     use super::*;
 
     #[test]
-    fn the_trail_is_left_out_unless_a_table_clause_asks_for_it() {
+    fn a_table_clause_that_can_match_auditlog_asks_for_the_trail() {
         for (text, asks) in [
             ("", false),
             ("user:alice", false),
@@ -205,13 +190,6 @@ mod trail_tests {
         ] {
             let query = parse(text).expect("valid");
             assert_eq!(asks_for_trail(&query), asks, "{text}");
-            let effective = without_trail_unless_asked(query.clone());
-            assert_eq!(
-                effective.clauses.len(),
-                query.clauses.len() + usize::from(!asks)
-            );
         }
-        let effective = without_trail_unless_asked(parse("4711").expect("valid"));
-        assert_eq!(effective.to_string(), "4711 -table:auditlog.*");
     }
 }

@@ -488,13 +488,27 @@ async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Respons
     caller.require(Permission::Verify)?;
     let store = state.store.clone();
     let tenant = caller.tenant.clone();
-    let report = blocking(move || Ok(store.verify(&tenant, &|_, _| {})?)).await?;
+    // The tenant's events and its trail log, each checked in full.
+    let (report, trail) = blocking(move || {
+        let report = store.verify(&tenant, &|_, _| {})?;
+        let trail = store.verify(&tenant.trail(), &|_, _| {})?;
+        Ok((report, trail))
+    })
+    .await?;
     let findings: Vec<Value> = report
         .findings
         .iter()
         .map(|f| json!({ "kind": f.kind.as_str(), "seq": f.seq, "detail": f.detail }))
         .collect();
-    let ok = report.findings.is_empty() && report.more_findings == 0;
+    let trail_findings: Vec<Value> = trail
+        .findings
+        .iter()
+        .map(|f| json!({ "kind": f.kind.as_str(), "seq": f.seq, "detail": f.detail }))
+        .collect();
+    let ok = report.findings.is_empty()
+        && report.more_findings == 0
+        && trail.findings.is_empty()
+        && trail.more_findings == 0;
     record(
         &state,
         &caller.tenant,
@@ -528,6 +542,11 @@ async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Respons
         "checkpoints_checked": report.checkpoints_checked,
         "findings": findings,
         "more_findings": report.more_findings,
+        "trail": {
+            "tree_size": trail.tree_size,
+            "findings": trail_findings,
+            "more_findings": trail.more_findings,
+        },
     }))
     .into_response())
 }

@@ -89,7 +89,7 @@ pub async fn export(
         }
     };
     let (sort, order) = sort_of(&params, SortField::Seq, SortOrder::Asc)?;
-    let tenant = caller.tenant.clone();
+    let tenant = crate::search::log_of(&caller, &query);
     let store = state.store.clone();
     let pinned_tenant = tenant.clone();
     let engine = state.search.clone();

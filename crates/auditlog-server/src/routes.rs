@@ -11,6 +11,7 @@ use serde_json::{Value as JsonValue, json};
 
 use auditlog_core::diff::diff;
 use auditlog_core::json::{JsonLimits, Value, parse, parse_batch};
+use auditlog_core::tenant::TenantId;
 use auditlog_store::{AppendOutcome, PreparedEvent, StoreError, prepare_event};
 
 use crate::AppState;
@@ -318,14 +319,42 @@ fn to_json(value: &Value) -> JsonValue {
     serde_json::from_slice(&value.to_canonical()).unwrap_or(JsonValue::Null)
 }
 
+/// The log a read names with `log=trail` (the tenant's trail log, auditlog's records of its
+/// own use) or `log=events` (the default): always one of the caller's own. Other parameters are
+/// left to the route.
+fn log_param(caller: &Caller, uri: &axum::http::Uri) -> Result<TenantId, ApiError> {
+    let raw = uri.query().unwrap_or("");
+    let mut log = None;
+    for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+        if name == "log" {
+            if log.is_some() {
+                return Err(ApiError::bad_request(
+                    "duplicate_parameter",
+                    "parameter \"log\" given more than once",
+                ));
+            }
+            log = Some(value.into_owned());
+        }
+    }
+    match log.as_deref() {
+        None | Some("events") => Ok(caller.tenant.clone()),
+        Some("trail") => Ok(caller.tenant.trail()),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            "log must be events or trail",
+        )),
+    }
+}
+
 async fn event_by_seq(
     State(state): State<AppState>,
     caller: Caller,
+    uri: axum::http::Uri,
     seq: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
     let seq = parse_seq(&path_param(seq)?, "seq")?;
-    let tenant = caller.tenant.clone();
+    let tenant = log_param(&caller, &uri)?;
     let store = state.store.clone();
     let event = blocking(move || Ok(store.event(&tenant, seq)?)).await?;
     let Some(event) = event else {
@@ -373,9 +402,13 @@ pub fn event_json(
     Ok(body)
 }
 
-async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
-    let tenant = caller.tenant.clone();
+    let tenant = log_param(&caller, &uri)?;
     let store = state.store.clone();
     let latest = blocking(move || Ok(store.latest_checkpoint(&tenant)?)).await?;
     match latest {
@@ -388,9 +421,13 @@ async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Res
     }
 }
 
-async fn public_key(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn public_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
-    let tenant = caller.tenant.clone();
+    let tenant = log_param(&caller, &uri)?;
     let store = state.store.clone();
     let key = blocking(move || Ok(store.verifier_key(&tenant)?)).await?;
     Ok((
@@ -407,8 +444,8 @@ struct InclusionQuery {
 }
 
 /// Proofs default to the latest signed checkpoint, the tree a client can check them against.
-async fn default_size(state: &AppState, caller: &Caller) -> Result<u64, ApiError> {
-    let tenant = caller.tenant.clone();
+async fn default_size(state: &AppState, tenant: &TenantId) -> Result<u64, ApiError> {
+    let tenant = tenant.clone();
     let store = state.store.clone();
     let latest = blocking(move || Ok(store.latest_checkpoint(&tenant)?)).await?;
     latest
@@ -419,9 +456,11 @@ async fn default_size(state: &AppState, caller: &Caller) -> Result<u64, ApiError
 async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
+    uri: axum::http::Uri,
     query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
+    let tenant = log_param(&caller, &uri)?;
     let query = query_params(query)?;
     let seq = parse_seq(
         query
@@ -432,9 +471,8 @@ async fn inclusion_proof(
     )?;
     let size = match query.size.as_deref() {
         Some(size) => parse_seq(size, "size")?,
-        None => default_size(&state, &caller).await?,
+        None => default_size(&state, &tenant).await?,
     };
-    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let (leaf, hashes) =
         blocking(move || Ok(store.inclusion_proof(&tenant, seq - 1, size)?)).await?;
@@ -456,9 +494,11 @@ struct ConsistencyQuery {
 async fn consistency_proof(
     State(state): State<AppState>,
     caller: Caller,
+    uri: axum::http::Uri,
     query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
+    let tenant = log_param(&caller, &uri)?;
     let query = query_params(query)?;
     let from = parse_seq(
         query
@@ -469,9 +509,8 @@ async fn consistency_proof(
     )?;
     let to = match query.to.as_deref() {
         Some(to) => parse_seq(to, "to")?,
-        None => default_size(&state, &caller).await?,
+        None => default_size(&state, &tenant).await?,
     };
-    let tenant = caller.tenant.clone();
     let store = state.store.clone();
     let hashes = blocking(move || Ok(store.consistency_proof(&tenant, from, to)?)).await?;
     Ok(axum::Json(json!({

@@ -61,15 +61,23 @@ pub(crate) fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, Stri
     Ok(out)
 }
 
+/// The log a query reads: the tenant's events, or its trail log when a `table:` clause asks
+/// for `auditlog.*` records (auditlog's records of its own use live in a tree of their own).
+pub(crate) fn log_of(caller: &Caller, query: &Query) -> TenantId {
+    if auditlog_query::asks_for_trail(query) {
+        caller.tenant.trail()
+    } else {
+        caller.tenant.clone()
+    }
+}
+
 pub(crate) fn query_of(params: &HashMap<String, String>) -> Result<Query, ApiError> {
     let text = params.get("q").map(String::as_str).unwrap_or("");
-    auditlog_query::parse(text)
-        .map(auditlog_query::without_trail_unless_asked)
-        .map_err(|e| {
-            ApiError::bad_request("invalid_query", format!("invalid query: {}", e.message))
-                .with("position", e.position)
-                .with("caret", e.caret(text))
-        })
+    auditlog_query::parse(text).map_err(|e| {
+        ApiError::bad_request("invalid_query", format!("invalid query: {}", e.message))
+            .with("position", e.position)
+            .with("caret", e.caret(text))
+    })
 }
 
 fn limit_of(
@@ -168,7 +176,7 @@ pub async fn search_events(
     };
     let first_page = cursor.is_none();
     let q_text = params.get("q").cloned().unwrap_or_default();
-    let tenant = caller.tenant.clone();
+    let tenant = log_of(&caller, &query);
     let engine = state.search.clone();
     let store = state.store.clone();
     let body = blocking(move || {
@@ -248,7 +256,7 @@ pub async fn facets(
         )
     })?;
     let limit = limit_of(&params, 20, MAX_FACET_LIMIT)?;
-    let tenant = caller.tenant.clone();
+    let tenant = log_of(&caller, &query);
     let engine = state.search.clone();
     let body = blocking(move || {
         let facets = engine.facets(&tenant, &query, field, limit, auditlog_store::now())?;
@@ -311,7 +319,7 @@ pub async fn histogram(
             )
         })?),
     };
-    let tenant = caller.tenant.clone();
+    let tenant = log_of(&caller, &query);
     let engine = state.search.clone();
     let body = blocking(move || {
         let histogram = engine.histogram(&tenant, &query, interval, auditlog_store::now())?;
@@ -354,7 +362,7 @@ pub async fn stream(
             })?)
         }
     };
-    let tenant = caller.tenant.clone();
+    let tenant = log_of(&caller, &query);
     let store = state.store.clone();
     let size = {
         let tenant = tenant.clone();

@@ -1,8 +1,8 @@
 //! Recording the server's own use in the tenant's trail (sign-ins, searches, exports,
 //! verifications): the record is durable (in the store's outbox, in a committed and synced
 //! transaction) before the answer leaves, so nobody reads the log without leaving a trace. The
-//! writer moves it into the log at once (or, for a log that is still empty, after its first
-//! event). Administrative changes record through the store, in the change's own transaction.
+//! writer moves it into the tenant's trail log at once. Administrative changes record through
+//! the store, in the change's own transaction.
 
 use auditlog_core::tenant::TenantId;
 use auditlog_store::TrailEvent;

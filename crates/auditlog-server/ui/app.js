@@ -1165,7 +1165,11 @@
     }
   }
 
-  let checkpointSize = 0;
+  // The latest signed tree size of each log: the tenant's events ('') and its trail log.
+  const checkpointSizes = { '': 0, trail: 0 };
+
+  /** The log an event is in: auditlog's records of its own use live in the trail log. */
+  const logOf = (event) => (String(event.tenant || '').endsWith('.trail') ? 'trail' : '');
 
   async function openDiff(index) {
     if (index < 0 || index >= grid.rows.length) return;
@@ -1187,25 +1191,27 @@
     $('diff-prev').disabled = index === 0;
     $('diff-next').disabled = index === grid.rows.length - 1 && !grid.cursor;
     setTab(diffView.tab);
-    setProofLink(event.seq);
+    const log = logOf(event);
+    setProofLink(event.seq, log);
     const dialog = $('diff');
     if (!dialog.open) dialog.showModal();
     // Learn the latest signed tree size, so the proof names a checkpoint one can verify.
     try {
-      const note = await api('/api/v1/checkpoint', { text: true });
+      const note = await api('/api/v1/checkpoint' + qs({ log }), { text: true });
       const size = Number(String(note).split('\n')[1]);
       if (Number.isSafeInteger(size)) {
-        checkpointSize = size;
-        if (diffView.event === event) setProofLink(event.seq);
+        checkpointSizes[log] = size;
+        if (diffView.event === event) setProofLink(event.seq, log);
       }
     } catch {
       // No checkpoint yet: the link names the smallest tree holding the event.
     }
   }
 
-  function setProofLink(seq) {
+  function setProofLink(seq, log) {
+    const checkpointSize = checkpointSizes[log];
     const size = checkpointSize >= seq ? checkpointSize : seq;
-    $('diff-proof').href = '/api/v1/proof/inclusion' + qs({ seq, size });
+    $('diff-proof').href = '/api/v1/proof/inclusion' + qs({ seq, size, log });
     $('diff-proof-size').textContent =
       checkpointSize >= seq ? `in the signed checkpoint of size ${size}` : `in the tree of size ${size} (not yet in a signed checkpoint)`;
   }

@@ -49,8 +49,8 @@ pub(crate) fn unix_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Queue a trail record (inside the caller's transaction when it has one); nothing for an
-/// actor who is not recorded.
+/// Queue a record for the tenant's trail log (inside the caller's transaction when it has
+/// one); nothing for an actor who is not recorded.
 pub(crate) fn insert_outbox(
     conn: &Connection,
     tenant: &TenantId,
@@ -62,24 +62,18 @@ pub(crate) fn insert_outbox(
     let body = event.to_value(crate::now()).to_canonical();
     conn.execute(
         "INSERT INTO outbox (tenant, event) VALUES (?1, ?2)",
-        params![tenant.as_str(), body],
+        params![tenant.trail().as_str(), body],
     )?;
     Ok(())
 }
 
-/// The oldest trail records ready for the log: (row id, tenant name, event JSON). A tenant's
-/// log begins with its first event: records made while it is still empty (the tokens and
-/// people made to set it up, the first sign-ins) wait, durable here, and follow that event.
-pub(crate) fn ready_outbox(
+/// The oldest queued trail records: (row id, trail log name, event JSON).
+pub(crate) fn pending_outbox(
     conn: &Connection,
     limit: usize,
 ) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT outbox.id, outbox.tenant, outbox.event FROM outbox
-         JOIN tenants ON tenants.name = outbox.tenant
-         WHERE tenants.tree_size > 0
-         ORDER BY outbox.id LIMIT ?1",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, tenant, event FROM outbox ORDER BY id LIMIT ?1")?;
     let rows = stmt
         .query_map(params![limit as i64], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -88,15 +82,9 @@ pub(crate) fn ready_outbox(
     Ok(rows)
 }
 
-/// Whether some trail record is ready for the log (see [`ready_outbox`]).
-pub(crate) fn outbox_has_ready(conn: &Connection) -> Result<bool, StoreError> {
-    let any: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM outbox JOIN tenants ON tenants.name = outbox.tenant
-                        WHERE tenants.tree_size > 0)",
-        [],
-        |row| row.get(0),
-    )?;
-    Ok(any)
+pub(crate) fn outbox_is_empty(conn: &Connection) -> Result<bool, StoreError> {
+    let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM outbox)", [], |row| row.get(0))?;
+    Ok(!any)
 }
 
 fn person_json(info: &PersonInfo) -> Value {

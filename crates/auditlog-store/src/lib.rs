@@ -212,8 +212,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<SessionInfo>, StoreError>;
     /// End a session (sign-out); `Ok(true)` when it was live.
     fn end_session(&self, secret: &str) -> Result<bool, StoreError>;
-    /// Queue a trail record for the tenant's log: durable when this returns, in the log once
-    /// a process that appends (a server) takes it in, within about a second.
+    /// Queue a record for the tenant's trail log (`TenantId::trail`): durable when this
+    /// returns, in the trail log once a process that appends (a server) takes it in, at once
+    /// or within about a second. Nothing for an actor who is not recorded.
     fn record(&self, tenant: &TenantId, event: &TrailEvent) -> Result<(), StoreError>;
     /// Queued trail records not yet in a log.
     fn pending_records(&self) -> Result<u64, StoreError>;

@@ -902,7 +902,7 @@ impl Store for SqliteStore {
             names
                 .into_iter()
                 .map(|name| {
-                    TenantId::parse(&name)
+                    TenantId::parse_stored(&name)
                         .map_err(|e| StoreError::Corrupted(format!("tenant name {name:?}: {e}")))
                 })
                 .collect()
@@ -1407,7 +1407,7 @@ impl Writer {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     let sign_due = self.next_sign_due().is_some_and(|due| due.is_zero());
-                    let pending = admin::outbox_has_ready(&self.conn);
+                    let pending = admin::outbox_is_empty(&self.conn).map(|empty| !empty);
                     if (sign_due || pending.unwrap_or(false))
                         && let Err(e) = self.commit_group(Vec::new(), false)
                     {
@@ -1583,21 +1583,20 @@ impl Writer {
         })()
     }
 
-    /// Move queued trail records into their tenants' logs, in the group's transaction: a
-    /// record leaves the outbox exactly when it enters the log.
+    /// Move queued records into their tenants' trail logs, in the group's transaction: a
+    /// record leaves the outbox exactly when it enters the trail log.
     fn drain_outbox(&mut self, tx: &Transaction<'_>, now: Timestamp) -> Result<(), StoreError> {
-        if self.outbox_skipped.is_empty() && !admin::outbox_has_ready(tx)? {
+        if self.outbox_skipped.is_empty() && admin::outbox_is_empty(tx)? {
             return Ok(());
         }
-        // After this group's appends: a tenant's first events make its waiting records ready.
-        let rows = admin::ready_outbox(tx, 1000 + self.outbox_skipped.len())?;
+        let rows = admin::pending_outbox(tx, 1000 + self.outbox_skipped.len())?;
         let mut by_tenant: Vec<(TenantId, Vec<SealedEvent>)> = Vec::new();
         let peer = std::net::IpAddr::from([127, 0, 0, 1]);
         for (id, tenant, body) in rows {
             if self.outbox_skipped.contains(&id) {
                 continue;
             }
-            let prepared = TenantId::parse(&tenant)
+            let prepared = TenantId::parse_stored(&tenant)
                 .map_err(|e| e.to_string())
                 .and_then(|tenant| {
                     let value = auditlog_core::json::parse(
@@ -1654,7 +1653,7 @@ impl Writer {
                 .collect::<Result<Vec<String>, _>>()?
         };
         for name in names {
-            match TenantId::parse(&name) {
+            match TenantId::parse_stored(&name) {
                 Ok(tenant) => self.load_tenant(&tenant)?,
                 Err(e) => tracing::error!("skipping tenant: {e}"),
             }

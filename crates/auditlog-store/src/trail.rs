@@ -1,9 +1,10 @@
 //! The trail of the trail: what auditlog records about its own use (sign-ins, tokens, people,
-//! searches, exports, verifications) as ordinary events in the tenant's own log.
+//! searches, exports, verifications), as ordinary events in the tenant's trail log
+//! (`TenantId::trail`, a second signed log per tenant).
 //!
 //! Administrative changes made through the store (tokens, people) write their record into the
 //! `outbox` table in the same transaction as the change, so no change exists without its
-//! record; the writer moves outbox rows into the log. Records never carry secrets: no token,
+//! record; the writer moves outbox rows into the trail log. Records never carry secrets: no token,
 //! password, hash or session secret is ever put into one.
 
 use std::net::IpAddr;

@@ -176,7 +176,7 @@ fn export_local(
     let query = super::search::parse_query(&args.query)?;
     let sort = SortField::from_name(&args.sort).context("unknown --sort column")?;
     let order = SortOrder::from_name(&args.order).context("--order must be asc or desc")?;
-    let tenant = args.tenant.parse()?;
+    let tenant = super::search::log_of(args.tenant.parse()?, &query);
     let (store, engine) = super::search::open_local(
         ctx,
         SearchOptions {

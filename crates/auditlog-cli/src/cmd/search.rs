@@ -206,10 +206,22 @@ pub fn open_local(
     Ok((store, engine))
 }
 
+/// The log a query reads: the tenant's events, or its trail log when a `table:` clause asks
+/// for auditlog's records of its own use (`table:auditlog.*`).
+pub fn log_of(
+    tenant: auditlog_core::tenant::TenantId,
+    query: &auditlog_query::Query,
+) -> auditlog_core::tenant::TenantId {
+    if auditlog_query::asks_for_trail(query) {
+        tenant.trail()
+    } else {
+        tenant
+    }
+}
+
 /// A query from the command line; an error shows the caret under the problem.
 pub fn parse_query(text: &str) -> anyhow::Result<auditlog_query::Query> {
     auditlog_query::parse(text)
-        .map(auditlog_query::without_trail_unless_asked)
         .map_err(|e| anyhow::anyhow!("invalid query: {}\n{}", e.message, e.caret(text)))
 }
 
@@ -253,7 +265,7 @@ fn search_local(
     printer: &mut Printer,
 ) -> anyhow::Result<u64> {
     let query = parse_query(&args.query)?;
-    let tenant = args.tenant.parse()?;
+    let tenant = log_of(args.tenant.parse()?, &query);
     let (store, engine) = open_local(ctx, SearchOptions::default())?;
     catch_up(&engine, store.as_ref(), &tenant)?;
     let mut cursor: Option<Cursor> = None;

@@ -41,6 +41,8 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         bar.set_length(total);
         bar.set_position(done);
     })?;
+    // The tenant's trail log (auditlog's records of its own use) is checked with it.
+    let trail = store.verify(&tenant.trail(), &|_, _| {})?;
     bar.finish_and_clear();
     let anchor_findings = match &args.anchors {
         Some(dir) => check_anchors(&store, &tenant, dir, args.key.as_deref())?,
@@ -60,17 +62,24 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                     json!({"kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail})
                 ))?;
             }
+            for finding in &trail.findings {
+                super::out(format!(
+                    "{}",
+                    json!({"log": "trail", "kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail})
+                ))?;
+            }
             super::out(format!(
                 "{}",
                 json!({
                     "tenant": report.tenant,
-                    "ok": report.is_clean(),
+                    "ok": report.is_clean() && trail.is_clean(),
                     "tree_size": report.tree_size,
                     "events_checked": report.events_checked,
                     "checkpoints_checked": report.checkpoints_checked,
                     "latest_checkpoint": report.latest_checkpoint,
                     "findings": report.findings.len() as u64 + report.more_findings + anchor_findings.len() as u64,
                     "anchors_checked": args.anchors.as_ref().map(|_| anchor_findings.len()),
+                    "trail": {"tree_size": trail.tree_size, "findings": trail.findings.len() as u64 + trail.more_findings},
                     "seconds": seconds,
                 })
             ))?;
@@ -93,7 +102,16 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             if report.more_findings > 0 {
                 super::out(format!("… and {} more findings", report.more_findings))?;
             }
-            let verdict = if report.is_clean() && anchor_findings.is_empty() {
+            for finding in &trail.findings {
+                match finding.seq {
+                    Some(seq) => super::out(format!(
+                        "trail log: {} seq {seq}: {}",
+                        finding.kind, finding.detail
+                    ))?,
+                    None => super::out(format!("trail log: {}: {}", finding.kind, finding.detail))?,
+                }
+            }
+            let verdict = if report.is_clean() && trail.is_clean() && anchor_findings.is_empty() {
                 "ok"
             } else {
                 "FAILED"
@@ -111,11 +129,13 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             ))?;
         }
     }
-    Ok(if report.is_clean() && anchor_findings.is_empty() {
-        Outcome::Ok
-    } else {
-        Outcome::Found
-    })
+    Ok(
+        if report.is_clean() && trail.is_clean() && anchor_findings.is_empty() {
+            Outcome::Ok
+        } else {
+            Outcome::Found
+        },
+    )
 }
 
 /// A disagreement between the log and an anchored checkpoint.

@@ -164,6 +164,12 @@ fn no_credential_of_tenant_a_ever_reads_a_byte_of_tenant_b() {
     // The test can fail: B itself sees its canary.
     assert!(wait_for(&b, &[], CANARY).len() > 1);
     assert!(b.get("/api/v1/export?format=csv").text.contains(HIDDEN));
+    // B's trail log holds the canary too (B searched for it).
+    assert_eq!(b.get(&format!("/api/v1/events?q={HIDDEN}")).status, 200);
+    assert!(
+        wait_for(&b, &[], &format!("table:auditlog.search {HIDDEN}")).len() == 1,
+        "B's own trail shows B's search"
+    );
     let b_cursor = b.get("/api/v1/events?limit=1").json()["next_cursor"]
         .as_str()
         .expect("cursor")
@@ -193,12 +199,19 @@ fn no_credential_of_tenant_a_ever_reads_a_byte_of_tenant_b() {
         "/api/v1/events?tenant=beta".into(),
         "/api/v1/beta/events".into(),
         "/api/v1/events/1?tenant=beta".into(),
+        "/api/v1/events?q=table:auditlog.*&limit=1000".into(),
+        "/api/v1/events?q=table:auditlog.search&sort=message".into(),
+        "/api/v1/facets?field=message&q=table:auditlog.*".into(),
+        "/api/v1/export?format=ndjson&q=table:auditlog.*".into(),
+        "/api/v1/checkpoint?log=trail".into(),
+        "/api/v1/public-key?log=trail".into(),
     ];
     for field in ["user", "ip", "action", "table", "primary_key", "source"] {
         paths.push(format!("/api/v1/facets?field={field}"));
     }
     for seq in 1..=b_size + 2 {
         paths.push(format!("/api/v1/events/{seq}"));
+        paths.push(format!("/api/v1/events/{seq}?log=trail"));
         paths.push(format!("/api/v1/proof/inclusion?seq={seq}&size={b_size}"));
     }
     let spoofs: [(&str, &str); 4] = [
@@ -480,17 +493,17 @@ fn every_administrative_action_and_read_leaves_its_record_in_the_trail() {
     let admin = server.client();
     let anon = admin.with_token(None);
     create_person(&data, "default", "alice", "admin", "alice's long password");
-    // A log begins with its first event; records made before it wait for it.
+    assert_eq!(
+        sign_in_reply(&anon, "default", "alice", "wrong password!!").status,
+        401
+    );
+    // The records are in the tenant's trail log: its events keep their own seqs.
     let reply = admin.post_json(&event("first", "t", "the first event", json!({})));
     assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(
         reply.json()["events"][0]["seq"],
         1,
-        "records wait for the first event"
-    );
-    assert_eq!(
-        sign_in_reply(&anon, "default", "alice", "wrong password!!").status,
-        401
+        "records are in a tree of their own"
     );
     let alice = sign_in(&anon, "default", "alice", "alice's long password");
     let as_alice = |method: &str, path: &str, body: Option<Value>| {
