@@ -115,8 +115,7 @@ impl Ui {
             .collect()
     }
 
-    /// Opens View Difference of the row whose message is `message` (seqs depend on how many
-    /// records the trail keeps of the test's own setup).
+    /// Opens View Difference of the row whose message is `message`.
     fn open_diff_of(&self, message: &str) {
         let clicked = self.browser.exec(
             "const tr = [...document.querySelectorAll('#grid-body tr')]
@@ -596,7 +595,7 @@ fn live_mode_shows_new_events_without_refresh() {
 #[test]
 fn dragging_across_the_histogram_selects_a_time_range() {
     let ui = Ui::start(&sample_events());
-    // The sample only (the trail's own records are of today).
+    // The sample's users only.
     ui.search("user:alice,bob,carol,dave");
     ui.browser.wait_for("#histogram svg rect.bar");
     let bars = ui
