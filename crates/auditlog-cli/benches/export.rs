@@ -16,17 +16,14 @@ use std::time::Instant;
 
 use auditlog_core::generate::{GenerateOptions, Generator};
 
-use common::{agent, create_token, wait_for_addr};
+use common::{agent, create_token, wait_for_addr, work_dir};
 
 fn main() {
     let n_events: usize = std::env::var("AUDITLOG_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let work = tempfile::Builder::new()
-        .prefix("auditlog-export-bench-")
-        .tempdir_in(std::env::var("AUDITLOG_BENCH_DIR").unwrap_or_else(|_| ".".into()))
-        .expect("tempdir");
+    let work = work_dir("auditlog-export-bench-");
     let data = work.path().join("data");
     eprintln!("generating and ingesting {n_events} events…");
     let input = work.path().join("events.ndjson");

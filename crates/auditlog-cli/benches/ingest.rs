@@ -24,7 +24,9 @@ use auditlog_core::generate::{GenerateOptions, Generator};
 #[path = "support/common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{agent, create_token, dir_size, post_batches, start_server};
+use common::{
+    agent, create_token, dir_size, generated_lines, post_batches, start_server, work_dir,
+};
 
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
@@ -39,18 +41,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let work = tempfile::Builder::new()
-        .prefix("auditlog-bench-")
-        .tempdir_in(std::env::var("AUDITLOG_BENCH_DIR").unwrap_or_else(|_| ".".into()))
-        .expect("tempdir");
-    eprintln!("generating {n_events} events…");
-    let mut generator = Generator::new(GenerateOptions {
-        seed: 1,
-        ..GenerateOptions::default()
-    });
-    let lines: Vec<String> = (0..n_events)
-        .map(|_| generator.next().expect("event"))
-        .collect();
+    let work = work_dir("auditlog-bench-");
+    let lines = generated_lines(n_events);
     let raw_bytes: usize = lines.iter().map(|l| l.len()).sum();
     let batch: usize = std::env::var("AUDITLOG_BENCH_BATCH")
         .ok()

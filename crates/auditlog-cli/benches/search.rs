@@ -25,10 +25,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlog_core::generate::{GenerateOptions, Generator};
 use auditlog_search::{Cursor, SortField, SortKey, SortOrder};
 
-use common::{agent, create_token, dir_size, percentile_ms, post_batches, start_server};
+use common::{
+    agent, create_token, dir_size, generated_lines, percentile_ms, post_batches, start_server,
+    work_dir,
+};
 use sqlite_baseline::{SqliteBaseline, StandardParams, standard_params};
 
 const BATCH: usize = 1000;
@@ -44,18 +46,8 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let n_events = env_or("AUDITLOG_BENCH_EVENTS", 1_000_000);
     let runs = env_or("AUDITLOG_BENCH_RUNS", 30);
-    let work = tempfile::Builder::new()
-        .prefix("auditlog-search-bench-")
-        .tempdir_in(std::env::var("AUDITLOG_BENCH_DIR").unwrap_or_else(|_| ".".into()))
-        .expect("tempdir");
-    eprintln!("generating {n_events} events…");
-    let mut generator = Generator::new(GenerateOptions {
-        seed: 1,
-        ..GenerateOptions::default()
-    });
-    let lines: Vec<String> = (0..n_events)
-        .map(|_| generator.next().expect("event"))
-        .collect();
+    let work = work_dir("auditlog-search-bench-");
+    let lines = generated_lines(n_events);
     let params = standard_params(&lines);
     eprintln!("  {params:?}");
 

@@ -23,10 +23,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlog_core::generate::{GenerateOptions, Generator};
 use serde_json::{Value, json};
 
-use common::{agent, create_token, post_batches, start_server};
+use common::{agent, create_token, generated_lines, post_batches, start_server, work_dir};
 use webdriver::{Browser, keys};
 
 const BATCH: usize = 1000;
@@ -48,18 +47,8 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() {
     let n_events = env_or("AUDITLOG_BENCH_EVENTS", 1_000_000);
     let runs = env_or("AUDITLOG_BENCH_RUNS", 5).max(1);
-    let work = tempfile::Builder::new()
-        .prefix("auditlog-ui-bench-")
-        .tempdir_in(std::env::var("AUDITLOG_BENCH_DIR").unwrap_or_else(|_| ".".into()))
-        .expect("tempdir");
-    eprintln!("generating {n_events} events…");
-    let mut generator = Generator::new(GenerateOptions {
-        seed: 1,
-        ..GenerateOptions::default()
-    });
-    let lines: Vec<String> = (0..n_events)
-        .map(|_| generator.next().expect("event"))
-        .collect();
+    let work = work_dir("auditlog-ui-bench-");
+    let lines = generated_lines(n_events);
     // A typical account id and user of this data, for the queries below.
     let first: Value = serde_json::from_str(&lines[0]).expect("generated JSON");
     let account = first["context"]["account_id"]

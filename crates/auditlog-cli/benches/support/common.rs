@@ -23,6 +23,25 @@ pub fn start_server(data: &Path, log: &Path) -> (std::process::Child, String) {
     (server, addr)
 }
 
+/// A fresh working directory for one benchmark run, under `AUDITLOG_BENCH_DIR` (default `.`).
+pub fn work_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(std::env::var("AUDITLOG_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+        .expect("tempdir")
+}
+
+/// The benchmarks' data set: `n` events of `auditlog generate --seed 1`, as NDJSON lines.
+pub fn generated_lines(n: usize) -> Vec<String> {
+    use auditlog_core::generate::{GenerateOptions, Generator};
+    eprintln!("generating {n} events…");
+    let mut generator = Generator::new(GenerateOptions {
+        seed: 1,
+        ..GenerateOptions::default()
+    });
+    (0..n).map(|_| generator.next().expect("event")).collect()
+}
+
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
