@@ -488,6 +488,7 @@ impl TenantIndex {
                 (index, 0)
             }
         };
+        schema::register_tokenizers(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -613,8 +614,27 @@ struct Indexer {
     commit_interval: Duration,
 }
 
-/// The nice value of indexer threads (0 is normal, 19 the lowest priority).
+/// The nice value of indexer threads where the idle scheduling class is not available (0 is
+/// normal, 19 the lowest priority).
 const INDEXER_NICE: i32 = 10;
+
+/// Lowers the calling thread, and the threads it starts later, to the idle scheduling class
+/// (Linux `SCHED_IDLE`: it runs only on a core nothing else wants), or else to nice
+/// [`INDEXER_NICE`].
+fn yield_to_ingest() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let idle = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
+    if idle.is_err() {
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEXER_NICE);
+    }
+}
 
 /// Events read from the log at a time.
 const READ_BATCH: usize = 1024;
@@ -625,8 +645,8 @@ impl Indexer {
     fn run(mut self) {
         // Indexing yields to ingest: acknowledging events never waits for the index, and a
         // busy machine lets the index fall behind (readers wait for it) rather than slowing
-        // writers. Linux applies a thread's nice value to the threads it starts.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEXER_NICE);
+        // writers. Threads inherit their scheduling class, so tantivy's threads follow.
+        yield_to_ingest();
         let created = self
             .tantivy
             .writer_with_num_threads(1, self.writer_memory_bytes)

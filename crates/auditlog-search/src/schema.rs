@@ -22,8 +22,8 @@ use auditlog_query::{Side, fold, is_data_key, parse_number, scalar_text, words};
 use tantivy::schema::{
     Field, IndexRecordOption, IpAddrOptions, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{PreTokenizedString, Token};
-use tantivy::{Order, TantivyDocument};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::{Index, Order, TantivyDocument};
 
 /// Separates the value from the path in a data term, and the path from the bound in a
 /// numeric term. Never part of UTF-8.
@@ -46,7 +46,7 @@ pub(crate) const KIND_NUMBER: u8 = b'n';
 pub(crate) const KIND_TIME: u8 = b't';
 
 /// Version of the schema and term layout; an index written by another version is rebuilt.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// The fields of the index.
 #[derive(Clone, Copy)]
@@ -82,6 +82,64 @@ pub(crate) fn side_index(side: Side) -> usize {
     }
 }
 
+/// The tokenizer of the `message` field: [`words`], so the index and the reference evaluator
+/// split and fold a message the same way.
+const WORDS_TOKENIZER: &str = "auditlog_words";
+
+/// Registers the tokenizers the schema names; every opened or created index needs them.
+pub(crate) fn register_tokenizers(index: &Index) {
+    index.tokenizers().register(WORDS_TOKENIZER, WordsTokenizer);
+}
+
+/// Splits a message into its folded [`words`], at consecutive positions.
+#[derive(Clone)]
+struct WordsTokenizer;
+
+/// The tokens of one message.
+struct WordsStream {
+    tokens: Vec<Token>,
+    /// One past the current token (0 before the first `advance`).
+    next: usize,
+}
+
+impl Tokenizer for WordsTokenizer {
+    type TokenStream<'a> = WordsStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordsStream {
+        let tokens = words(text)
+            .into_iter()
+            .enumerate()
+            .map(|(position, text)| Token {
+                offset_from: 0,
+                offset_to: 0,
+                position,
+                text,
+                position_length: 1,
+            })
+            .collect();
+        WordsStream { tokens, next: 0 }
+    }
+}
+
+impl TokenStream for WordsStream {
+    fn advance(&mut self) -> bool {
+        if self.next < self.tokens.len() {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
 /// The index sort: newest `time` first inside every segment, so the default order stops
 /// after the first hits of each segment.
 pub(crate) fn index_sort() -> tantivy::IndexSortByField {
@@ -102,7 +160,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
     let fast_text = TextOptions::default().set_fast("raw");
     let message = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("raw")
+            .set_tokenizer(WORDS_TOKENIZER)
             .set_fieldnorms(false)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
@@ -281,24 +339,7 @@ pub(crate) fn document(fields: &Fields, event: &Json) -> Result<TantivyDocument,
     doc.add_ip_addr(fields.ip, ip_key(ip));
     if let Some(message) = event.get("message").and_then(Json::as_str) {
         doc.add_text(fields.message_s, message);
-        let tokens = words(message)
-            .into_iter()
-            .enumerate()
-            .map(|(position, text)| Token {
-                offset_from: 0,
-                offset_to: 0,
-                position,
-                text,
-                position_length: 1,
-            })
-            .collect();
-        doc.add_pre_tokenized_text(
-            fields.message,
-            PreTokenizedString {
-                text: String::new(),
-                tokens,
-            },
-        );
+        doc.add_text(fields.message, message);
     }
     for side in Side::ALL {
         if let Some(root) = event.get(side.name()) {
@@ -421,6 +462,22 @@ mod tests {
                     < sortable_time(Timestamp::from_unix_nanos(pair[1]))
             );
         }
+    }
+
+    #[test]
+    fn the_message_tokenizer_gives_the_words_of_the_reference_evaluator() {
+        let message = "Created DID +336399800708 for Customer-2442 (ÉTÉ) ";
+        let mut tokenizer = WordsTokenizer;
+        let mut stream = tokenizer.token_stream(message);
+        let mut seen = Vec::new();
+        while stream.advance() {
+            let token = stream.token();
+            seen.push((token.position, token.text.clone()));
+        }
+        let expected: Vec<(usize, String)> = words(message).into_iter().enumerate().collect();
+        assert_eq!(seen, expected);
+        assert_eq!(seen[2].1, "336399800708");
+        assert!(!tokenizer.token_stream("  -- ").advance());
     }
 
     #[test]
