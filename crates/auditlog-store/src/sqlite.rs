@@ -15,6 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -104,6 +105,8 @@ struct Shared {
     /// Decoders with their dictionary contexts, reused across reads: loading a dictionary into
     /// a fresh context costs more than decompressing a page of events.
     decoders: Mutex<Vec<Decoder>>,
+    /// Frames in the WAL at the checkpointer's last pass.
+    wal_frames: AtomicI64,
 }
 
 impl Shared {
@@ -242,6 +245,7 @@ impl SqliteStore {
             poisoned: Mutex::new(None),
             durable_checkpoint: Mutex::new(HashMap::new()),
             decoders: Mutex::new(Vec::new()),
+            wal_frames: AtomicI64::new(0),
         });
         Ok(SqliteStore {
             shared,
@@ -388,8 +392,13 @@ fn open_connection(dir: &Path) -> Result<Connection, StoreError> {
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -32768;
-         PRAGMA journal_size_limit = 67108864;",
+         PRAGMA wal_autocheckpoint = 0;",
     )?;
+    // No commit copies the WAL into the database or truncates it on its own path (truncating
+    // a large WAL stalled the writer for ~200 ms): a process with a writer runs the
+    // checkpointer thread (`run_checkpointer`), the writer restarts the WAL from its start once
+    // it holds `WAL_RESTART_FRAMES` (so the file stays near that size), and SQLite checkpoints
+    // and removes it when the last connection closes.
     Ok(conn)
 }
 
@@ -1251,10 +1260,70 @@ struct Writer {
     stats: WriterStats,
     /// Committed groups go here to be fsynced and answered.
     syncer: Option<(Sender<SyncJob>, JoinHandle<()>)>,
+    /// Dropping the sender stops the checkpointer.
+    checkpointer: Option<(Sender<()>, JoinHandle<()>)>,
     /// Checkpoints signed in the group being committed.
     signed_in_group: Vec<(TenantId, u64, String)>,
     /// Outbox rows that cannot be taken in (only a bug makes one), left for a fixed binary.
     outbox_skipped: std::collections::HashSet<i64>,
+}
+
+/// How often the checkpointer copies the committed WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL frames (of 8 KiB pages) after which the writer completes a checkpoint itself, between
+/// two groups, so that its next commit starts the WAL over (readers permitting) instead of
+/// growing it: the checkpointer alone rarely catches up with a writer that commits all the
+/// time. Most frames are copied by then, so this costs the writer little.
+const WAL_RESTART_FRAMES: i64 = 8192;
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: the frames in the WAL, or `None` when busy or locked.
+fn passive_checkpoint(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        row.get::<_, i64>(1)
+    }) {
+        Ok(frames) => Ok(Some(frames)),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The checkpointer: copies the WAL into the database (a passive checkpoint: it never waits
+/// for the writer or readers) every [`CHECKPOINT_EVERY`], off the writer's path, so no commit
+/// waits for a checkpoint's copying and database fsync. A checkpoint's I/O error stops all
+/// writes, like a failed fsync.
+fn run_checkpointer(shared: Arc<Shared>, stop: Receiver<()>) {
+    let conn = match open_connection(&shared.dir) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::error!("no checkpointer: {e}");
+            return;
+        }
+    };
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        match passive_checkpoint(&conn) {
+            Ok(Some(frames)) => shared.wal_frames.store(frames, Ordering::Relaxed),
+            Ok(None) => {}
+            Err(e) => {
+                let problem = format!(
+                    "copying the WAL into the database failed ({e}); writes are stopped until restart"
+                );
+                tracing::error!("{problem}");
+                shared
+                    .poisoned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(problem);
+                return;
+            }
+        }
+    }
 }
 
 /// A committed group waiting for its fsync before it is answered.
@@ -1373,6 +1442,14 @@ impl Writer {
             .map(|handle| (sync_tx, handle))
             .map_err(|e| tracing::error!("no syncer thread: {e}"))
             .ok();
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let checkpointer_shared = shared.clone();
+        let checkpointer = std::thread::Builder::new()
+            .name("auditlog-ckpt".into())
+            .spawn(move || run_checkpointer(checkpointer_shared, stop_rx))
+            .map(|handle| (stop_tx, handle))
+            .map_err(|e| tracing::error!("no checkpointer thread: {e}"))
+            .ok();
         Writer {
             shared,
             conn: std::rc::Rc::new(conn),
@@ -1383,6 +1460,7 @@ impl Writer {
             canonical: Vec::with_capacity(4096),
             stats: WriterStats::default(),
             syncer,
+            checkpointer,
             signed_in_group: Vec::new(),
             outbox_skipped: std::collections::HashSet::new(),
         }
@@ -1421,6 +1499,10 @@ impl Writer {
                     }
                     tracing::debug!(stats = ?self.stats, "writer stopped");
                     if let Some((sender, handle)) = self.syncer.take() {
+                        drop(sender);
+                        let _ = handle.join();
+                    }
+                    if let Some((sender, handle)) = self.checkpointer.take() {
                         drop(sender);
                         let _ = handle.join();
                     }
@@ -1505,6 +1587,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.hand_to_syncer(replies, sign_waiters);
+                self.restart_wal_if_long()?;
                 self.start_training();
                 Ok(())
             }
@@ -1581,6 +1664,33 @@ impl Writer {
             self.stats.commit += applied.elapsed();
             Ok(())
         })()
+    }
+
+    /// See [`WAL_RESTART_FRAMES`]. A failed checkpoint stops all writes.
+    fn restart_wal_if_long(&mut self) -> Result<(), StoreError> {
+        if self.shared.wal_frames.load(Ordering::Relaxed) < WAL_RESTART_FRAMES {
+            return Ok(());
+        }
+        match passive_checkpoint(&self.conn) {
+            Ok(Some(_)) => {
+                // The next commit starts the WAL over; the checkpointer will count again.
+                self.shared.wal_frames.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                let problem = format!(
+                    "copying the WAL into the database failed ({e}); writes are stopped until restart"
+                );
+                tracing::error!("{problem}");
+                self.shared
+                    .poisoned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(problem);
+                Ok(())
+            }
+        }
     }
 
     /// Move queued records into their tenants' trail logs, in the group's transaction: a

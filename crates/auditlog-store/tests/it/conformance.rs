@@ -1414,6 +1414,36 @@ mod sqlite {
     }
 
     store_conformance_suite!(sqlite_store());
+
+    /// No commit checkpoints the WAL (`wal_autocheckpoint = 0`); the checkpointer thread copies
+    /// it into the database file while the store is open, and the events read back whole.
+    #[test]
+    fn the_checkpointer_copies_committed_events_into_the_database_file() {
+        let (store, dir) = sqlite_store();
+        let db = dir.0.path().join("auditlog.db");
+        let wal = dir.0.path().join("auditlog.db-wal");
+        let before = std::fs::metadata(&db).expect("database file").len();
+        let t = super::tenant("ckpt");
+        for batch in 0..20 {
+            super::append(&store, &t, super::anonymous_events(batch * 100, 100));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let copied = loop {
+            let size = std::fs::metadata(&db).expect("database file").len();
+            if size > before + 200 * 1024 {
+                break size;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {size} bytes (WAL {} bytes)",
+                std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(copied > before);
+        assert_eq!(super::tree_size(&store, &t), 2000);
+        assert_eq!(super::all_events(&store, &t).len(), 2000);
+    }
 }
 
 pub fn events_by_seq_come_in_the_order_asked_and_skip_absent_seqs(store: &impl Store) {
