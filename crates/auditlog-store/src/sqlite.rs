@@ -1276,12 +1276,23 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// time. Most frames are copied by then, so this costs the writer little.
 const WAL_RESTART_FRAMES: i64 = 8192;
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`: the frames in the WAL, or `None` when busy or locked.
-fn passive_checkpoint(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        row.get::<_, i64>(1)
+/// Passes without a new frame after which the checkpointer empties a copied WAL file.
+const IDLE_PASSES_BEFORE_TRUNCATE: u32 = 8;
+/// WAL files smaller than this are left as they are when idle.
+const TRUNCATE_WAL_BYTES: u64 = 4 << 20;
+
+/// `PRAGMA wal_checkpoint(mode)`: the frames in the WAL and how many of them are in the
+/// database file, or `None` when it could not complete (busy or locked).
+fn checkpoint(conn: &Connection, mode: &str) -> Result<Option<(i64, i64)>, rusqlite::Error> {
+    match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
     }) {
-        Ok(frames) => Ok(Some(frames)),
+        Ok((0, frames, copied)) => Ok(Some((frames, copied))),
+        Ok(_) => Ok(None),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if matches!(
                 e.code,
@@ -1296,8 +1307,10 @@ fn passive_checkpoint(conn: &Connection) -> Result<Option<i64>, rusqlite::Error>
 
 /// The checkpointer: copies the WAL into the database (a passive checkpoint: it never waits
 /// for the writer or readers) every [`CHECKPOINT_EVERY`], off the writer's path, so no commit
-/// waits for a checkpoint's copying and database fsync. A checkpoint's I/O error stops all
-/// writes, like a failed fsync.
+/// waits for a checkpoint's copying and database fsync. Once nothing has been written for
+/// [`IDLE_PASSES_BEFORE_TRUNCATE`] passes it empties a large WAL file (the writer keeps it at
+/// its high-water mark while busy). A checkpoint's I/O error stops all writes, like a failed
+/// fsync.
 fn run_checkpointer(shared: Arc<Shared>, stop: Receiver<()>) {
     let conn = match open_connection(&shared.dir) {
         Ok(conn) => conn,
@@ -1306,22 +1319,44 @@ fn run_checkpointer(shared: Arc<Shared>, stop: Receiver<()>) {
             return;
         }
     };
+    // Never wait for a lock: a busy moment is simply retried at the next pass.
+    if let Err(e) = conn.busy_timeout(Duration::ZERO) {
+        tracing::error!("no checkpointer: {e}");
+        return;
+    }
+    let wal_path = shared.dir.join(format!("{DB_FILE}-wal"));
+    let mut last_frames = -1;
+    let mut idle_passes = 0u32;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        match passive_checkpoint(&conn) {
-            Ok(Some(frames)) => shared.wal_frames.store(frames, Ordering::Relaxed),
-            Ok(None) => {}
-            Err(e) => {
-                let problem = format!(
-                    "copying the WAL into the database failed ({e}); writes are stopped until restart"
-                );
-                tracing::error!("{problem}");
-                shared
-                    .poisoned
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(problem);
-                return;
+        let mut result = checkpoint(&conn, "PASSIVE");
+        if let Ok(Some((frames, copied))) = result {
+            shared.wal_frames.store(frames, Ordering::Relaxed);
+            idle_passes = if frames == last_frames && frames == copied {
+                idle_passes.saturating_add(1)
+            } else {
+                0
+            };
+            last_frames = frames;
+            let wal_bytes = fs::metadata(&wal_path).map(|m| m.len()).unwrap_or(0);
+            if idle_passes >= IDLE_PASSES_BEFORE_TRUNCATE && wal_bytes > TRUNCATE_WAL_BYTES {
+                result = checkpoint(&conn, "TRUNCATE");
+                if let Ok(Some(_)) = result {
+                    last_frames = 0;
+                    shared.wal_frames.store(0, Ordering::Relaxed);
+                }
             }
+        }
+        if let Err(e) = result {
+            let problem = format!(
+                "copying the WAL into the database failed ({e}); writes are stopped until restart"
+            );
+            tracing::error!("{problem}");
+            shared
+                .poisoned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(problem);
+            return;
         }
     }
 }
@@ -1671,7 +1706,7 @@ impl Writer {
         if self.shared.wal_frames.load(Ordering::Relaxed) < WAL_RESTART_FRAMES {
             return Ok(());
         }
-        match passive_checkpoint(&self.conn) {
+        match checkpoint(&self.conn, "PASSIVE") {
             Ok(Some(_)) => {
                 // The next commit starts the WAL over; the checkpointer will count again.
                 self.shared.wal_frames.store(0, Ordering::Relaxed);

@@ -1416,33 +1416,42 @@ mod sqlite {
     store_conformance_suite!(sqlite_store());
 
     /// No commit checkpoints the WAL (`wal_autocheckpoint = 0`); the checkpointer thread copies
-    /// it into the database file while the store is open, and the events read back whole.
+    /// it into the database file while the store is open, empties the WAL file once nothing
+    /// has been written for a while, and the events read back whole.
     #[test]
     fn the_checkpointer_copies_committed_events_into_the_database_file() {
         let (store, dir) = sqlite_store();
         let db = dir.0.path().join("auditlog.db");
         let wal = dir.0.path().join("auditlog.db-wal");
-        let before = std::fs::metadata(&db).expect("database file").len();
+        let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let before = size(&db);
         let t = super::tenant("ckpt");
-        for batch in 0..20 {
+        for batch in 0..60 {
             super::append(&store, &t, super::anonymous_events(batch * 100, 100));
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let wal_after_writes = size(&wal);
+        assert!(
+            wal_after_writes > 4 << 20,
+            "WAL of {wal_after_writes} bytes"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let copied = loop {
-            let size = std::fs::metadata(&db).expect("database file").len();
-            if size > before + 200 * 1024 {
-                break size;
+            let (db_bytes, wal_bytes) = (size(&db), size(&wal));
+            if db_bytes > before + 1024 * 1024 && wal_bytes == 0 {
+                break db_bytes;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the database file stayed at {size} bytes (WAL {} bytes)",
-                std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
+                "the database file stayed at {db_bytes} bytes, the WAL at {wal_bytes}"
             );
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(copied > before);
-        assert_eq!(super::tree_size(&store, &t), 2000);
-        assert_eq!(super::all_events(&store, &t).len(), 2000);
+        assert_eq!(super::tree_size(&store, &t), 6000);
+        assert_eq!(super::all_events(&store, &t).len(), 6000);
+        // Writing goes on after the WAL was emptied.
+        super::append(&store, &t, super::anonymous_events(6000, 10));
+        assert_eq!(super::tree_size(&store, &t), 6010);
     }
 }
 
