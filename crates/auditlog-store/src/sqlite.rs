@@ -110,6 +110,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Stop all writes until restart (the first problem is the one reported).
+    fn stop_writes(&self, problem: &str) {
+        tracing::error!("{problem}");
+        self.poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| problem.to_owned());
+    }
+
     /// A decoder from the pool (or a new one); give it back with [`Shared::put_decoder`].
     fn take_decoder(&self) -> Decoder {
         self.decoders
@@ -1277,7 +1286,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 const WAL_RESTART_FRAMES: i64 = 8192;
 
 /// Passes without a new frame after which the checkpointer empties a copied WAL file.
-const IDLE_PASSES_BEFORE_TRUNCATE: u32 = 8;
+const IDLE_PASSES_BEFORE_TRUNCATE: u32 = 40;
 /// WAL files smaller than this are left as they are when idle.
 const TRUNCATE_WAL_BYTES: u64 = 4 << 20;
 
@@ -1303,6 +1312,10 @@ fn checkpoint(conn: &Connection, mode: &str) -> Result<Option<(i64, i64)>, rusql
         }
         Err(e) => Err(e),
     }
+}
+
+fn checkpoint_failed(e: &rusqlite::Error) -> String {
+    format!("copying the WAL into the database failed ({e}); writes are stopped until restart")
 }
 
 /// The checkpointer: copies the WAL into the database (a passive checkpoint: it never waits
@@ -1347,15 +1360,7 @@ fn run_checkpointer(shared: Arc<Shared>, stop: Receiver<()>) {
             }
         }
         if let Err(e) = result {
-            let problem = format!(
-                "copying the WAL into the database failed ({e}); writes are stopped until restart"
-            );
-            tracing::error!("{problem}");
-            shared
-                .poisoned
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(problem);
+            shared.stop_writes(&checkpoint_failed(&e));
             return;
         }
     }
@@ -1412,12 +1417,7 @@ fn run_syncer(shared: Arc<Shared>, jobs: Receiver<SyncJob>) {
             Err(e) => {
                 let problem =
                     format!("fsync of the WAL failed ({e}); writes are stopped until restart");
-                tracing::error!("{problem}");
-                shared
-                    .poisoned
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert_with(|| problem.clone());
+                shared.stop_writes(&problem);
                 for job in batch {
                     for (done, _) in job.replies {
                         done(Err(StoreError::Unavailable(problem.clone())));
@@ -1541,6 +1541,13 @@ impl Writer {
                         drop(sender);
                         let _ = handle.join();
                     }
+                    // A clean stop leaves the WAL folded into the database and empty, so the
+                    // next opener (`verify`, a restart) does not read through it.
+                    if self.poisoned().is_none()
+                        && let Err(e) = checkpoint(&self.conn, "TRUNCATE")
+                    {
+                        tracing::warn!("folding the WAL into the database at stop failed: {e}");
+                    }
                     return;
                 }
             };
@@ -1622,7 +1629,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.hand_to_syncer(replies, sign_waiters);
-                self.restart_wal_if_long()?;
+                self.restart_wal_if_long();
                 self.start_training();
                 Ok(())
             }
@@ -1702,29 +1709,15 @@ impl Writer {
     }
 
     /// See [`WAL_RESTART_FRAMES`]. A failed checkpoint stops all writes.
-    fn restart_wal_if_long(&mut self) -> Result<(), StoreError> {
+    fn restart_wal_if_long(&mut self) {
         if self.shared.wal_frames.load(Ordering::Relaxed) < WAL_RESTART_FRAMES {
-            return Ok(());
+            return;
         }
         match checkpoint(&self.conn, "PASSIVE") {
-            Ok(Some(_)) => {
-                // The next commit starts the WAL over; the checkpointer will count again.
-                self.shared.wal_frames.store(0, Ordering::Relaxed);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => {
-                let problem = format!(
-                    "copying the WAL into the database failed ({e}); writes are stopped until restart"
-                );
-                tracing::error!("{problem}");
-                self.shared
-                    .poisoned
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(problem);
-                Ok(())
-            }
+            // The next commit starts the WAL over; the checkpointer will count again.
+            Ok(Some(_)) => self.shared.wal_frames.store(0, Ordering::Relaxed),
+            Ok(None) => {}
+            Err(e) => self.shared.stop_writes(&checkpoint_failed(&e)),
         }
     }
 
