@@ -1,6 +1,8 @@
 //! Ingest benchmark (issue 2): `cargo bench -p auditlog-cli --bench ingest`.
 //!
-//! On `AUDITLOG_BENCH_EVENTS` (default 1,000,000) `generate`d events it measures, in one run:
+//! On `AUDITLOG_BENCH_EVENTS` (default 1,000,000) `generate`d events it measures, in one run,
+//! twice: on a server started with `--no-search-index` (the core log alone, as issue 2 sets
+//! its goals) and on a server with the search index (the default), each on a fresh directory:
 //! - ingest through the HTTP batch API (NDJSON, 1,000 events per request, 4 connections) with
 //!   durability on, in events/s;
 //! - single-event POST latency p50/p99 at a fixed 1,000 requests/s (open loop: latency counts
@@ -26,7 +28,7 @@ use auditlog_core::generate::{GenerateOptions, Generator};
 #[allow(dead_code)]
 mod common;
 use common::{
-    agent, create_token, dir_size, generated_lines, post_batches, start_server, work_dir,
+    agent, create_token, dir_size, generated_lines, post_batches, start_server_with, work_dir,
 };
 
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
@@ -54,24 +56,101 @@ fn main() {
         .map(|c| c.join("\n").into_bytes())
         .collect();
 
-    // --- auditlog over HTTP ---
-    let data = work.path().join("data");
-    let token = create_token(&data, "ingest,read");
-    let log = work.path().join("server.log");
-    let (mut server, addr) = start_server(&data, &log);
-    eprintln!("ingesting through http://{addr} …");
     let bodies = Arc::new(bodies);
+    let core = server_run(
+        &work.path().join("core"),
+        &bodies,
+        n_events,
+        latency_secs,
+        false,
+    );
+    let indexed = server_run(
+        &work.path().join("indexed"),
+        &bodies,
+        n_events,
+        latency_secs,
+        true,
+    );
+
+    // --- baseline: plain SQLite table, same events, same durability ---
+    eprintln!("baseline: plain SQLite table …");
+    let base_path = work.path().join("baseline.db");
+    let (base_rate, base_bytes) = sqlite_baseline(&base_path, &lines);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let both = |f: &dyn Fn(&Run) -> String| format!("{} | {}", f(&core), f(&indexed));
+    let report = format!(
+        "| measure ({n_events} events, raw avg {raw:.0} B) | auditlog, no search index | auditlog with search index | plain SQLite table | ratio (no index) |\n\
+         |---|---|---|---|---|\n\
+         | ingest, events/s (HTTP batch API, {batch} per request, durable) | {ingest} | {base_rate:.0} (direct inserts) | {r1:.2}× |\n\
+         | single POST p50 / p99 at 1,000 req/s, right after the burst | {burst} | – | – |\n\
+         | single POST p50 / p99 at 1,000 req/s, settled | {settled} | – | – |\n\
+         | verify, events/s | {verify} | – | – |\n\
+         | storage of the log, bytes/event | {log} | {base_bpe:.0} | {r2:.2}× |\n\
+         | search index so far, bytes/event | – | {ibpe:.0} | – | – |\n",
+        raw = raw_bytes as f64 / n_events as f64,
+        ingest = both(&|r| format!("{:.0}", r.ingest_rate)),
+        r1 = core.ingest_rate / base_rate,
+        burst = both(&|r| format!("{:.2} ms / {:.2} ms", ms(r.burst.0), ms(r.burst.1))),
+        settled = both(&|r| format!("{:.2} ms / {:.2} ms", ms(r.settled.0), ms(r.settled.1))),
+        verify = both(&|r| format!("{:.0}", r.verify_rate)),
+        log = both(&|r| format!("{:.0}", r.log_bytes_per_event)),
+        ibpe = indexed.index_bytes_per_event,
+        base_bpe = base_bytes as f64 / n_events as f64,
+        r2 = core.log_bytes_per_event / (base_bytes as f64 / n_events as f64),
+    );
+    println!("{report}");
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-ingest.md"),
+        &report,
+    );
+}
+
+/// What one server configuration measured.
+struct Run {
+    ingest_rate: f64,
+    burst: (Duration, Duration),
+    settled: (Duration, Duration),
+    verify_rate: f64,
+    log_bytes_per_event: f64,
+    index_bytes_per_event: f64,
+}
+
+/// Ingest `bodies` into a fresh server on `dir`, measure single-POST latency twice, stop it
+/// cleanly and verify its log.
+fn server_run(
+    dir: &Path,
+    bodies: &Arc<Vec<Vec<u8>>>,
+    n_events: usize,
+    latency_secs: u64,
+    search_index: bool,
+) -> Run {
+    std::fs::create_dir_all(dir).expect("run dir");
+    let data = dir.join("data");
+    let token = create_token(&data, "ingest,read");
+    let log = dir.join("server.log");
+    let extra: &[&str] = if search_index {
+        &[]
+    } else {
+        &["--no-search-index"]
+    };
+    let (mut server, addr) = start_server_with(&data, &log, extra);
+    let label = if search_index {
+        "with the search index"
+    } else {
+        "without a search index"
+    };
+    eprintln!("ingesting through http://{addr} ({label}) …");
     let started = Instant::now();
-    post_batches(&addr, &token, bodies, CONNECTIONS);
-    let ingest_secs = started.elapsed().as_secs_f64();
-    let ingest_rate = n_events as f64 / ingest_secs;
+    post_batches(&addr, &token, bodies.clone(), CONNECTIONS);
+    let ingest_rate = n_events as f64 / started.elapsed().as_secs_f64();
     eprintln!("  {ingest_rate:.0} events/s");
 
-    // --- single-event latency at a fixed rate: right after the burst (the WAL it left is still
-    // being copied into the database), and again once that has settled ---
-    let (p50_burst, p99_burst) = latency_run(&addr, &token, latency_secs, 2);
+    // Single-event latency at a fixed rate: right after the burst (the WAL it left is still
+    // being copied into the database, the index still catching up), and once settled.
+    let burst = latency_run(&addr, &token, latency_secs, 2);
     std::thread::sleep(Duration::from_secs(3));
-    let (p50, p99) = latency_run(&addr, &token, latency_secs, 3);
+    let settled = latency_run(&addr, &token, latency_secs, 3);
     let singles_len = 2 * latency_secs as usize * 1000;
 
     // Stop cleanly (checkpoint signed, WAL folded into the database) and measure.
@@ -79,10 +158,10 @@ fn main() {
         .args(["-TERM", &server.id().to_string()])
         .status();
     let _ = server.wait();
-    let total_events = n_events + singles_len;
+    let total_events = (n_events + singles_len) as f64;
     // The log (database, keys) apart from the search index, which may still be catching up.
     let index_bytes = dir_size(&data.join("index"));
-    let data_bytes = dir_size(&data) - index_bytes;
+    let log_bytes = dir_size(&data) - index_bytes;
 
     eprintln!("verifying …");
     let started = Instant::now();
@@ -98,37 +177,14 @@ fn main() {
         "verify failed: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let verify_rate = total_events as f64 / verify_secs;
-
-    // --- baseline: plain SQLite table, same events, same durability ---
-    eprintln!("baseline: plain SQLite table …");
-    let base_path = work.path().join("baseline.db");
-    let (base_rate, base_bytes) = sqlite_baseline(&base_path, &lines);
-
-    let report = format!(
-        "| measure ({n_events} events, raw avg {raw:.0} B) | auditlog | plain SQLite table | ratio |\n\
-         |---|---|---|---|\n\
-         | ingest, events/s (HTTP batch API, {batch} per request, durable) | {ingest_rate:.0} | {base_rate:.0} (direct inserts) | {r1:.2}× |\n\
-         | single POST p50 / p99 at 1,000 req/s, right after the burst | {p50b:.2} ms / {p99b:.2} ms | – | – |\n\
-         | single POST p50 / p99 at 1,000 req/s, settled | {p50:.2} ms / {p99:.2} ms | – | – |\n\
-         | verify, events/s | {verify_rate:.0} | – | – |\n\
-         | storage of the log, bytes/event (search index so far: {ibpe:.0}) | {bpe:.0} | {base_bpe:.0} | {r2:.2}× |\n",
-        raw = raw_bytes as f64 / n_events as f64,
-        r1 = ingest_rate / base_rate,
-        p50b = p50_burst.as_secs_f64() * 1000.0,
-        p99b = p99_burst.as_secs_f64() * 1000.0,
-        p50 = p50.as_secs_f64() * 1000.0,
-        p99 = p99.as_secs_f64() * 1000.0,
-        bpe = data_bytes as f64 / total_events as f64,
-        ibpe = index_bytes as f64 / total_events as f64,
-        base_bpe = base_bytes as f64 / n_events as f64,
-        r2 = (data_bytes as f64 / total_events as f64) / (base_bytes as f64 / n_events as f64),
-    );
-    println!("{report}");
-    let _ = std::fs::write(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-ingest.md"),
-        &report,
-    );
+    Run {
+        ingest_rate,
+        burst,
+        settled,
+        verify_rate: total_events / verify_secs,
+        log_bytes_per_event: log_bytes as f64 / total_events,
+        index_bytes_per_event: index_bytes as f64 / total_events,
+    }
 }
 
 /// One event per millisecond for `secs` seconds over 8 connections, open loop: each request's

@@ -39,6 +39,9 @@ pub struct SearchOptions {
     pub writer_memory_bytes: usize,
     /// How long a read waits for the index to reach the log before answering 503.
     pub visible_timeout: Duration,
+    /// False: no index is opened or built; every search answers [`SearchError::Disabled`]
+    /// (`serve --no-search-index`, for a node that only records and proves).
+    pub enabled: bool,
 }
 
 impl Default for SearchOptions {
@@ -47,6 +50,7 @@ impl Default for SearchOptions {
             commit_interval: Duration::from_secs(1),
             writer_memory_bytes: 64 << 20,
             visible_timeout: Duration::from_secs(10),
+            enabled: true,
         }
     }
 }
@@ -63,6 +67,9 @@ pub enum SearchError {
     /// The index failed and needs `auditlog reindex` (or a restart): HTTP 503.
     #[error("search index unavailable: {0}")]
     Unavailable(String),
+    /// The server runs without a search index (`serve --no-search-index`): HTTP 503.
+    #[error("this server keeps no search index (it was started with --no-search-index)")]
+    Disabled,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -152,15 +159,18 @@ impl SearchEngine {
         root: &Path,
         options: SearchOptions,
     ) -> Result<SearchEngine, SearchError> {
-        std::fs::create_dir_all(root).map_err(|e| {
-            SearchError::Unavailable(format!("cannot create {}: {e}", root.display()))
-        })?;
         let engine = SearchEngine {
             store,
             root: root.to_owned(),
             options,
             tenants: Mutex::new(HashMap::new()),
         };
+        if !engine.options.enabled {
+            return Ok(engine);
+        }
+        std::fs::create_dir_all(root).map_err(|e| {
+            SearchError::Unavailable(format!("cannot create {}: {e}", root.display()))
+        })?;
         for tenant in engine.store.tenants()? {
             engine.tenant(&tenant)?;
         }
@@ -408,6 +418,9 @@ impl SearchEngine {
     }
 
     fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantIndex>, SearchError> {
+        if !self.options.enabled {
+            return Err(SearchError::Disabled);
+        }
         let mut tenants = self.tenants_lock();
         if let Some(index) = tenants.get(tenant) {
             return Ok(index.clone());

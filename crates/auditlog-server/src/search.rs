@@ -118,6 +118,11 @@ impl From<SearchError> for ApiError {
                     "the search index is unavailable; see the server log",
                 )
             }
+            disabled @ SearchError::Disabled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "search_disabled",
+                disabled.to_string(),
+            ),
             SearchError::Store(store) => ApiError::from(store),
         }
     }

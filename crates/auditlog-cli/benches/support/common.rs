@@ -8,11 +8,17 @@ use std::time::{Duration, Instant};
 /// Start `auditlog serve` on `data` on a free port, logging (warnings only) to `log`; returns
 /// the process and its address once it listens.
 pub fn start_server(data: &Path, log: &Path) -> (std::process::Child, String) {
+    start_server_with(data, log, &[])
+}
+
+/// [`start_server`] with more `serve` arguments.
+pub fn start_server_with(data: &Path, log: &Path, extra: &[&str]) -> (std::process::Child, String) {
     use std::process::{Command, Stdio};
     let server = Command::new(env!("CARGO_BIN_EXE_auditlog"))
         .arg("--data")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("AUDITLOG_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

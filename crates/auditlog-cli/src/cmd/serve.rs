@@ -60,6 +60,11 @@ pub struct Args {
     /// A sign-in session unused this long ends, in seconds.
     #[arg(long, env = "AUDITLOG_SESSION_IDLE_SECS", default_value_t = 1800)]
     session_idle_secs: i64,
+    /// Keep no search index: events are recorded, proven, shown by seq and streamed live, but
+    /// searches, facets, histograms and exports answer 503 `search_disabled`. For a node that
+    /// only records, or to give ingest every core; a later start without it builds the index.
+    #[arg(long, env = "AUDITLOG_NO_SEARCH_INDEX")]
+    no_search_index: bool,
     /// A sign-in session ends this long after sign-in, in seconds.
     #[arg(long, env = "AUDITLOG_SESSION_MAX_SECS", default_value_t = 43200)]
     session_max_secs: i64,
@@ -153,7 +158,10 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         SearchEngine::open(
             store_dyn.clone(),
             &data.join("index"),
-            SearchOptions::default(),
+            SearchOptions {
+                enabled: !args.no_search_index,
+                ..SearchOptions::default()
+            },
         )
         .context("open the search index")?,
     );

@@ -1447,3 +1447,39 @@ fn the_stream_refuses_a_bad_query_or_last_event_id() {
     assert_eq!(reply.status, 400);
     assert_eq!(reply.code(), "unknown_parameter");
 }
+
+#[test]
+fn a_server_without_a_search_index_records_and_proves_but_refuses_searches() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let mut server = Server::start_with(&data, &["--no-search-index"]);
+    let client = server.client();
+    let body = generate(20, 11).join("\n");
+    let reply = client.post("/api/v1/events", "application/x-ndjson", body.as_bytes());
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let stored = client.get("/api/v1/events/7");
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    assert_eq!(stored.json()["seq"], 7);
+    assert_eq!(
+        client.get("/api/v1/proof/inclusion?seq=7&size=20").status,
+        200
+    );
+    for path in [
+        "/api/v1/events",
+        "/api/v1/events?q=alice",
+        "/api/v1/facets?field=user",
+        "/api/v1/histogram",
+        "/api/v1/export?format=ndjson",
+    ] {
+        let reply = client.get(path);
+        assert_eq!(reply.status, 503, "{path}: {}", reply.text);
+        assert_eq!(reply.code(), "search_disabled", "{path}: {}", reply.text);
+    }
+    assert!(!data.join("index").exists(), "no index is written");
+    server.stop();
+
+    // Started with the index again, the server builds it from the log.
+    let server = Server::start(&data);
+    let page = search_ok(&server.client(), &[("limit", "100")]);
+    assert_eq!(seqs_of(&page).len(), 20, "{page}");
+}

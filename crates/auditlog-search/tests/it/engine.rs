@@ -58,6 +58,7 @@ fn reopen(dir: &std::path::Path) -> (Arc<dyn Store>, SearchEngine) {
             commit_interval: Duration::from_millis(100),
             writer_memory_bytes: 15 << 20,
             visible_timeout: Duration::from_secs(30),
+            ..SearchOptions::default()
         },
     )
     .expect("engine");

@@ -39,6 +39,7 @@ impl Setup {
                 commit_interval: Duration::from_millis(200),
                 writer_memory_bytes: 15 << 20,
                 visible_timeout: Duration::from_secs(30),
+                ..SearchOptions::default()
             },
         )
         .expect("open engine");
