@@ -536,7 +536,8 @@ pub fn parse(input: &[u8], limits: &JsonLimits) -> Result<Value, JsonError> {
             String::new(),
         ));
     }
-    let mut parser = Parser::new(&input[..end], start, limits.max_depth, false);
+    let text = std::str::from_utf8(&input[..end]).ok();
+    let mut parser = Parser::new(&input[..end], start, limits.max_depth, false, text);
     let value = parser.parse_value(&mut Scratch::default())?;
     parser.expect_end()?;
     Ok(value)
@@ -591,6 +592,7 @@ fn parse_event_object(input: &[u8], limits: &JsonLimits, index: usize) -> Result
 }
 
 fn parse_ndjson(body: &[u8], limits: &JsonLimits) -> Result<Vec<Value>, JsonError> {
+    let text = std::str::from_utf8(body).ok();
     let mut events = Vec::new();
     let mut scratch = Scratch::default();
     let mut line_start = 0;
@@ -620,7 +622,7 @@ fn parse_ndjson(body: &[u8], limits: &JsonLimits) -> Result<Vec<Value>, JsonErro
                     String::new(),
                 )));
             }
-            let mut parser = Parser::new(&body[..end], start, limits.max_depth, false);
+            let mut parser = Parser::new(&body[..end], start, limits.max_depth, false, text);
             let value = parser.parse_value(&mut scratch).map_err(with_index)?;
             parser.expect_end().map_err(with_index)?;
             events.push(value);
@@ -635,6 +637,7 @@ fn parse_array_batch(
     open: usize,
     limits: &JsonLimits,
 ) -> Result<Vec<Value>, JsonError> {
+    let text = std::str::from_utf8(body).ok();
     let mut events = Vec::new();
     let mut scratch = Scratch::default();
     let mut pos = skip_whitespace(body, open + 1);
@@ -662,7 +665,7 @@ fn parse_array_batch(
         // means the event is too large, and a 2 MiB string is refused before it is copied.
         let window_end = body.len().min(pos.saturating_add(limits.max_event_bytes));
         let truncated = window_end < body.len();
-        let mut parser = Parser::new(&body[..window_end], pos, limits.max_depth, truncated);
+        let mut parser = Parser::new(&body[..window_end], pos, limits.max_depth, truncated, text);
         let event = parser.parse_value(&mut scratch).map_err(|err| {
             let mut err = with_index(err);
             if let JsonErrorKind::TooLarge(_) = err.kind {
@@ -804,16 +807,29 @@ struct Parser<'a> {
     /// The window ends before the real input does: running out of bytes means "too large".
     truncated: bool,
     key_hasher: Option<RandomState>,
+    /// `input` as text when the whole body is valid UTF-8 (checked once, which is far cheaper
+    /// than checking every string); otherwise each string is checked on its own, so the
+    /// error names the string that holds the bad bytes.
+    text: Option<&'a str>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a [u8], pos: usize, max_depth: usize, truncated: bool) -> Parser<'a> {
+    /// `text`, when given, is the whole body as text; `input` is a prefix of it.
+    fn new(
+        input: &'a [u8],
+        pos: usize,
+        max_depth: usize,
+        truncated: bool,
+        text: Option<&'a str>,
+    ) -> Parser<'a> {
+        let text = text.and_then(|text| text.get(..input.len()));
         Parser {
             input,
             pos,
             max_depth: max_depth.min(MAX_DEPTH_CEILING),
             truncated,
             key_hasher: None,
+            text,
         }
     }
 
@@ -1053,6 +1069,10 @@ impl<'a> Parser<'a> {
     }
 
     fn utf8_chunk(&self, frames: &[Frame], start: usize, end: usize) -> Result<&'a str, JsonError> {
+        // Chunks end at ASCII bytes, so in valid text they fall on character boundaries.
+        if let Some(chunk) = self.text.and_then(|text| text.get(start..end)) {
+            return Ok(chunk);
+        }
         let input: &'a [u8] = self.input;
         std::str::from_utf8(&input[start..end]).map_err(|err| {
             JsonError::new(

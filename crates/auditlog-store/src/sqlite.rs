@@ -1886,15 +1886,16 @@ impl Writer {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         {
             let mut lookup = tx.prepare_cached(
-                "SELECT seq, idem_hash FROM events WHERE tenant = ?1 AND idem = ?2",
+                "SELECT seq, idem_hash, dict, body FROM events WHERE tenant = ?1 AND idem = ?2",
             )?;
+            let mut decoder = Decoder::default();
             for (index, event) in events.iter().enumerate() {
                 let Some(id) = event.id.as_deref() else {
                     plans.push(Plan::New);
                     continue;
                 };
                 if let Some(&first) = seen.get(id) {
-                    if events[first].input_hash != event.input_hash {
+                    if !events[first].same_body(event) {
                         return Err(StoreError::Conflict {
                             index,
                             id: id.to_owned(),
@@ -1904,18 +1905,24 @@ impl Writer {
                     continue;
                 }
                 seen.insert(id, index);
-                let stored: Option<(i64, Vec<u8>)> = lookup
-                    .query_row(params![state.id, id], |row| Ok((row.get(0)?, row.get(1)?)))
+                type Row = (i64, Option<Vec<u8>>, i64, Vec<u8>);
+                let stored: Option<Row> = lookup
+                    .query_row(params![state.id, id], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })
                     .optional()?;
                 match stored {
-                    Some((seq, hash)) if hash == event.input_hash => {
+                    Some((seq, hash, dict, blob)) => {
+                        // A row that no longer decodes is no replay (verify reports it).
+                        let stored_parts =
+                            || decoder.parts(&self.shared.dicts, tx, dict, &blob).ok();
+                        if !event.same_as_stored(hash.as_deref(), stored_parts) {
+                            return Err(StoreError::Conflict {
+                                index,
+                                id: id.to_owned(),
+                            });
+                        }
                         plans.push(Plan::Replay(seq as u64))
-                    }
-                    Some(_) => {
-                        return Err(StoreError::Conflict {
-                            index,
-                            id: id.to_owned(),
-                        });
                     }
                     None => plans.push(Plan::New),
                 }
@@ -1946,7 +1953,7 @@ impl Writer {
                         seq as i64,
                         received_at.unix_nanos(),
                         event.id.as_deref(),
-                        event.id.as_ref().map(|_| event.input_hash.to_vec()),
+                        event.input_hash.as_ref().map(|hash| hash.as_slice()),
                         seal.dict_id,
                         seal.blob
                     ])?;

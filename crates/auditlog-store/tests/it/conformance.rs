@@ -1095,6 +1095,31 @@ pub fn a_trained_dictionary_keeps_old_and_new_events_readable_and_verify_clean(
             replay.receipts[0].leaf_hash,
             stored[seq as usize - 1].leaf_hash
         );
+        // These bodies name their time and ip, so the stored record itself identifies them:
+        // any change to one under the same id is a conflict, with or without a dictionary.
+        let sent_value = parse(text.as_bytes(), &JsonLimits::default()).expect("sent");
+        let Value::Object(members) = sent_value else {
+            panic!("an event is an object")
+        };
+        let changed_message = members
+            .iter()
+            .map(|(key, value)| match key.as_str() {
+                "message" => (key.clone(), Value::String("another message".to_owned())),
+                _ => (key.clone(), value.clone()),
+            })
+            .collect();
+        let without_ip = members
+            .iter()
+            .filter(|(key, _)| key != "ip")
+            .cloned()
+            .collect();
+        for changed in [Value::Object(changed_message), Value::Object(without_ip)] {
+            let changed = prepare_event(changed, now(), PEER).expect("valid");
+            match store.append_blocking(&t, vec![changed]) {
+                Err(StoreError::Conflict { index: 0, .. }) => {}
+                other => panic!("seq {seq}: want a conflict, got {other:?}"),
+            }
+        }
     }
     assert_eq!(tree_size(store, &t), n_events);
 }
