@@ -33,6 +33,7 @@ use common::{
 
 /// Baseline transaction size (the HTTP batch size is AUDITLOG_BENCH_BATCH, default the same).
 const BATCH: usize = 1000;
+/// Connections posting batches at once (AUDITLOG_BENCH_CONNECTIONS to change).
 const CONNECTIONS: usize = 4;
 
 fn main() {
@@ -142,7 +143,11 @@ fn server_run(
     };
     eprintln!("ingesting through http://{addr} ({label}) …");
     let started = Instant::now();
-    post_batches(&addr, &token, bodies.clone(), CONNECTIONS);
+    let connections = std::env::var("AUDITLOG_BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CONNECTIONS);
+    post_batches(&addr, &token, bodies.clone(), connections);
     let ingest_rate = n_events as f64 / started.elapsed().as_secs_f64();
     eprintln!("  {ingest_rate:.0} events/s");
 

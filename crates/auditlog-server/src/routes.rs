@@ -186,17 +186,15 @@ async fn ingest(
                 ),
             ));
         }
-        let prepared = values
-            .into_iter()
-            .enumerate()
-            .map(|(index, value)| {
-                prepare_event(value, received, peer_ip).map_err(|e| {
-                    ApiError::bad_request(e.code, format!("event {index}: {}", e.message))
-                        .with("index", index)
-                        .with("field", e.field.clone())
-                })
-            })
-            .collect::<Result<Vec<PreparedEvent>, ApiError>>()?;
+        // Sized once: growing it touched fresh memory batch after batch.
+        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(values.len());
+        for (index, value) in values.into_iter().enumerate() {
+            prepared.push(prepare_event(value, received, peer_ip).map_err(|e| {
+                ApiError::bad_request(e.code, format!("event {index}: {}", e.message))
+                    .with("index", index)
+                    .with("field", e.field.clone())
+            })?);
+        }
         store.append(
             &tenant,
             prepared,

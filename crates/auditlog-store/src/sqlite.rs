@@ -1466,6 +1466,74 @@ enum Plan {
     SameAs(usize),
 }
 
+/// Why appending planned events stopped.
+enum Append {
+    /// An id planned as new is in the log already: undo the batch and plan with lookups.
+    IdTaken,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Append {
+    fn from(error: StoreError) -> Append {
+        Append::Failed(error)
+    }
+}
+
+/// Plans from the batch alone: an id met earlier in the batch is the same event (or a
+/// conflict, if its body differs); everything else is new.
+fn plan_within_batch(events: &[&PreparedEvent]) -> Result<Vec<Plan>, StoreError> {
+    let mut plans = Vec::with_capacity(events.len());
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (index, event) in events.iter().enumerate() {
+        let Some(id) = event.id.as_deref() else {
+            plans.push(Plan::New);
+            continue;
+        };
+        match seen.entry(id) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                if !events[*first.get()].same_body(event) {
+                    return Err(StoreError::Conflict {
+                        index,
+                        id: id.to_owned(),
+                    });
+                }
+                plans.push(Plan::SameAs(*first.get()));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+                plans.push(Plan::New);
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// What [`TenantState::undo`] restores: the tenant before a batch that was rolled back.
+struct UndoPoint {
+    size: u64,
+    tiles: TileWriter,
+    samples: usize,
+    dirty: bool,
+}
+
+impl TenantState {
+    fn undo_point(&self) -> UndoPoint {
+        UndoPoint {
+            size: self.size,
+            tiles: self.tiles.clone(),
+            samples: self.samples.len(),
+            dirty: self.dirty,
+        }
+    }
+
+    fn undo(&mut self, point: UndoPoint) {
+        self.size = point.size;
+        self.tiles = point.tiles;
+        self.samples.truncate(point.samples);
+        self.dirty = point.dirty;
+    }
+}
+
 impl Writer {
     fn new(shared: Arc<Shared>, conn: Connection) -> Writer {
         let (trained_tx, trained_rx) = mpsc::channel();
@@ -1877,64 +1945,113 @@ impl Writer {
         now: Timestamp,
     ) -> Result<AppendOutcome, StoreError> {
         let events: Vec<&PreparedEvent> = sealed.iter().map(|e| &e.prepared).collect();
+        if !self.tenants.contains_key(tenant) {
+            return Err(StoreError::Corrupted(format!("tenant {tenant} not loaded")));
+        }
+        // Decide every event before changing anything, so a conflict stores nothing. The
+        // common case is ids never seen before: they are planned as new without a lookup,
+        // and the unique index on (tenant, idem) checks them in the insert itself. Should it
+        // find one taken, the batch is undone and planned again with a lookup per id.
+        let plans = plan_within_batch(&events)?;
+        if !events.iter().any(|event| event.id.is_some()) {
+            return self
+                .append_planned(tx, tenant, sealed, &plans, now)
+                .map_err(|e| match e {
+                    Append::IdTaken => {
+                        StoreError::Corrupted("an event without id took an id".into())
+                    }
+                    Append::Failed(e) => e,
+                });
+        }
+        tx.execute_batch("SAVEPOINT apply")?;
+        let before = self.tenants.get(tenant).map(TenantState::undo_point);
+        match self.append_planned(tx, tenant, sealed, &plans, now) {
+            Ok(outcome) => {
+                tx.execute_batch("RELEASE apply")?;
+                Ok(outcome)
+            }
+            Err(Append::IdTaken) => {
+                tx.execute_batch("ROLLBACK TO apply; RELEASE apply")?;
+                if let (Some(state), Some(before)) = (self.tenants.get_mut(tenant), before) {
+                    let undone = state.size - before.size;
+                    state.undo(before);
+                    self.stats.events -= undone;
+                }
+                let plans = self.plan_with_lookups(tx, tenant, &events)?;
+                self.append_planned(tx, tenant, sealed, &plans, now)
+                    .map_err(|e| match e {
+                        Append::IdTaken => {
+                            StoreError::Corrupted("an id was taken after its lookup".into())
+                        }
+                        Append::Failed(e) => e,
+                    })
+            }
+            // The group fails as a whole (its transaction is not committed).
+            Err(Append::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Plans for ids that may be in the log: a lookup per id, before anything changes.
+    fn plan_with_lookups(
+        &mut self,
+        tx: &Transaction<'_>,
+        tenant: &TenantId,
+        events: &[&PreparedEvent],
+    ) -> Result<Vec<Plan>, StoreError> {
+        let state = self
+            .tenants
+            .get(tenant)
+            .ok_or_else(|| StoreError::Corrupted(format!("tenant {tenant} not loaded")))?;
+        let mut plans = plan_within_batch(events)?;
+        let mut lookup = tx.prepare_cached(
+            "SELECT seq, idem_hash, dict, body FROM events WHERE tenant = ?1 AND idem = ?2",
+        )?;
+        let mut decoder = Decoder::default();
+        for (index, (event, plan)) in events.iter().zip(plans.iter_mut()).enumerate() {
+            let (Some(id), Plan::New) = (event.id.as_deref(), &plan) else {
+                continue;
+            };
+            type Row = (i64, Option<Vec<u8>>, i64, Vec<u8>);
+            let stored: Option<Row> = lookup
+                .query_row(params![state.id, id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()?;
+            if let Some((seq, hash, dict, blob)) = stored {
+                // A row that no longer decodes is no replay (verify reports it).
+                let stored_parts = || decoder.parts(&self.shared.dicts, tx, dict, &blob).ok();
+                if !event.same_as_stored(hash.as_deref(), stored_parts) {
+                    return Err(StoreError::Conflict {
+                        index,
+                        id: id.to_owned(),
+                    });
+                }
+                *plan = Plan::Replay(seq as u64);
+            }
+        }
+        Ok(plans)
+    }
+
+    /// Append the events planned as new; answer replays from the log.
+    fn append_planned(
+        &mut self,
+        tx: &Transaction<'_>,
+        tenant: &TenantId,
+        sealed: &[SealedEvent],
+        plans: &[Plan],
+        now: Timestamp,
+    ) -> Result<AppendOutcome, Append> {
         let state = self
             .tenants
             .get_mut(tenant)
             .ok_or_else(|| StoreError::Corrupted(format!("tenant {tenant} not loaded")))?;
-        // Phase 1: decide every event before changing anything, so a conflict stores nothing.
-        let mut plans = Vec::with_capacity(events.len());
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        {
-            let mut lookup = tx.prepare_cached(
-                "SELECT seq, idem_hash, dict, body FROM events WHERE tenant = ?1 AND idem = ?2",
-            )?;
-            let mut decoder = Decoder::default();
-            for (index, event) in events.iter().enumerate() {
-                let Some(id) = event.id.as_deref() else {
-                    plans.push(Plan::New);
-                    continue;
-                };
-                if let Some(&first) = seen.get(id) {
-                    if !events[first].same_body(event) {
-                        return Err(StoreError::Conflict {
-                            index,
-                            id: id.to_owned(),
-                        });
-                    }
-                    plans.push(Plan::SameAs(first));
-                    continue;
-                }
-                seen.insert(id, index);
-                type Row = (i64, Option<Vec<u8>>, i64, Vec<u8>);
-                let stored: Option<Row> = lookup
-                    .query_row(params![state.id, id], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                    })
-                    .optional()?;
-                match stored {
-                    Some((seq, hash, dict, blob)) => {
-                        // A row that no longer decodes is no replay (verify reports it).
-                        let stored_parts =
-                            || decoder.parts(&self.shared.dicts, tx, dict, &blob).ok();
-                        if !event.same_as_stored(hash.as_deref(), stored_parts) {
-                            return Err(StoreError::Conflict {
-                                index,
-                                id: id.to_owned(),
-                            });
-                        }
-                        plans.push(Plan::Replay(seq as u64))
-                    }
-                    None => plans.push(Plan::New),
-                }
-            }
-        }
-        // Phase 2: append.
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (tenant, seq, received_at, idem, idem_hash, dict, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        let mut receipts: Vec<Receipt> = Vec::with_capacity(events.len());
+        ).map_err(StoreError::from)?;
+        let mut receipts: Vec<Receipt> = Vec::with_capacity(sealed.len());
         let mut decoder = Decoder::default();
-        for ((event, seal), plan) in events.iter().zip(sealed).zip(&plans) {
+        for (seal, plan) in sealed.iter().zip(plans) {
+            let event = &seal.prepared;
             let receipt = match plan {
                 Plan::New => {
                     let seq = state.size + 1;
@@ -1948,7 +2065,7 @@ impl Writer {
                         &mut self.canonical,
                     );
                     let leaf = merkle::leaf_hash(&self.canonical);
-                    insert.execute(params![
+                    let inserted = insert.execute(params![
                         state.id,
                         seq as i64,
                         received_at.unix_nanos(),
@@ -1956,7 +2073,18 @@ impl Writer {
                         event.input_hash.as_ref().map(|hash| hash.as_slice()),
                         seal.dict_id,
                         seal.blob
-                    ])?;
+                    ]);
+                    match inserted {
+                        Ok(_) => {}
+                        Err(rusqlite::Error::SqliteFailure(error, _))
+                            if event.id.is_some()
+                                && error.extended_code
+                                    == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                        {
+                            return Err(Append::IdTaken);
+                        }
+                        Err(other) => return Err(Append::Failed(other.into())),
+                    }
                     state.tiles.append(leaf);
                     state.size = seq;
                     self.stats.events += 1;
@@ -1971,11 +2099,13 @@ impl Writer {
                     }
                 }
                 Plan::Replay(seq) => {
-                    let (received_at, dict, blob): (i64, i64, Vec<u8>) = tx.query_row(
-                        "SELECT received_at, dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
-                        params![state.id, *seq as i64],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )?;
+                    let (received_at, dict, blob): (i64, i64, Vec<u8>) = tx
+                        .query_row(
+                            "SELECT received_at, dict, body FROM events WHERE tenant = ?1 AND seq = ?2",
+                            params![state.id, *seq as i64],
+                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        )
+                        .map_err(StoreError::from)?;
                     let parts = decoder.parts(&self.shared.dicts, tx, dict, &blob)?;
                     let mut canonical = Vec::new();
                     canonical_event(
