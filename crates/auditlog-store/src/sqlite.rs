@@ -1970,12 +1970,16 @@ impl Writer {
                 tx.execute_batch("RELEASE apply")?;
                 Ok(outcome)
             }
-            Err(Append::IdTaken) => {
+            Err(stopped) => {
+                // Nothing of the batch stays, whatever stopped it.
                 tx.execute_batch("ROLLBACK TO apply; RELEASE apply")?;
                 if let (Some(state), Some(before)) = (self.tenants.get_mut(tenant), before) {
                     let undone = state.size - before.size;
                     state.undo(before);
                     self.stats.events -= undone;
+                }
+                if let Append::Failed(e) = stopped {
+                    return Err(e);
                 }
                 let plans = self.plan_with_lookups(tx, tenant, &events)?;
                 self.append_planned(tx, tenant, sealed, &plans, now)
@@ -1986,8 +1990,6 @@ impl Writer {
                         Append::Failed(e) => e,
                     })
             }
-            // The group fails as a whole (its transaction is not committed).
-            Err(Append::Failed(e)) => Err(e),
         }
     }
 
