@@ -161,13 +161,6 @@ impl KeyReader {
             SortOrder::Desc => max,
         })
     }
-
-    fn is_global(&self) -> bool {
-        matches!(
-            self,
-            KeyReader::Seq | KeyReader::Signed(_) | KeyReader::Ip(_)
-        )
-    }
 }
 
 /// A `u64` as the same `u128` number an `i128` key of that value has.
@@ -215,11 +208,17 @@ pub(crate) fn top(
         }))
     });
     let mut page: Vec<(SortKey, u64)> = Vec::new();
-    // For global keys: the rank of the worst event on a full page.
-    let mut page_floor: Option<(u128, u64)> = None;
+    // Once the page is full: its worst event. A document of a later segment that does not
+    // rank above it cannot make the page, so it is neither kept nor turned into a key (text
+    // keys are per-segment ordinals, and finding an ordinal's text is the costly part).
+    let mut page_worst: Option<(SortKey, u64)> = None;
     for idx in order_idx {
         let (segment, reader) = &segments[idx];
-        if let (Some(best), Some(floor)) = (bests[idx].take(), page_floor) {
+        let floor = match &page_worst {
+            Some((key, seq)) => Some(rank(reader.local_of(key)?, *seq, order)),
+            None => None,
+        };
+        if let (Some(best), Some(floor)) = (bests[idx].take(), floor) {
             let best_rank = rank(best, u64::MAX, order).0;
             if best_rank < floor.0 {
                 continue;
@@ -255,8 +254,7 @@ pub(crate) fn top(
                     return !(sorted && doc_rank.0 < worst.0);
                 }
                 heap.pop();
-            } else if let Some(floor) = page_floor
-                && reader.is_global()
+            } else if let Some(floor) = floor
                 && doc_rank <= floor
             {
                 return !(sorted && doc_rank.0 < floor.0);
@@ -273,23 +271,11 @@ pub(crate) fn top(
         }
         sort_page(&mut page, order);
         page.truncate(limit);
-        if page.len() == limit
-            && reader.is_global()
-            && let Some((key, seq)) = page.last()
-        {
-            page_floor = Some(rank(global_local(key), *seq, order));
+        if page.len() == limit {
+            page_worst = page.last().cloned();
         }
     }
     Ok(page)
-}
-
-/// The local number of a global key (numbers and addresses).
-fn global_local(key: &SortKey) -> u128 {
-    match key {
-        SortKey::Number(n) => (*n as u128) ^ (1 << 127),
-        SortKey::Ip(ip) => *ip,
-        SortKey::Text(_) => 0,
-    }
 }
 
 fn sort_page(page: &mut [(SortKey, u64)], order: SortOrder) {
