@@ -241,8 +241,7 @@ impl SearchEngine {
         let (index, searcher) = self.searcher(tenant)?;
         let query = translate(&request.query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-        let total = exec::count(&searcher, weight.as_ref())?;
-        let mut hits = exec::top(
+        let (mut hits, counted) = exec::top(
             &searcher,
             weight.as_ref(),
             request.sort,
@@ -250,6 +249,10 @@ impl SearchEngine {
             limit + 1,
             request.cursor.as_ref(),
         )?;
+        let total = match counted {
+            Some(total) => total,
+            None => exec::count(&searcher, weight.as_ref())?,
+        };
         let more = hits.len() > limit;
         hits.truncate(limit);
         let next_cursor = match hits.last() {

@@ -181,8 +181,13 @@ fn rank(local: u128, seq: u64, order: SortOrder) -> (u128, u64) {
     }
 }
 
+/// Events of a page in order: each one's sort key and seq.
+type Page = Vec<(SortKey, u64)>;
+
 /// The first `limit` matching events in the order `(key, seq)` after the cursor, with their
-/// keys.
+/// keys, and the number of all matches when finding the page visited every one of them (it
+/// does unless the order is newest first, where segments stop early, or whole segments were
+/// skipped): the caller then needs no second pass to count.
 pub(crate) fn top(
     searcher: &Searcher,
     weight: &dyn Weight,
@@ -190,7 +195,7 @@ pub(crate) fn top(
     order: SortOrder,
     limit: usize,
     cursor: Option<&Cursor>,
-) -> TResult<Vec<(SortKey, u64)>> {
+) -> TResult<(Page, Option<u64>)> {
     let mut segments: Vec<(&SegmentReader, KeyReader)> = Vec::new();
     for segment in searcher.segment_readers() {
         segments.push((segment, KeyReader::open(segment, sort)?));
@@ -212,6 +217,10 @@ pub(crate) fn top(
     // rank above it cannot make the page, so it is neither kept nor turned into a key (text
     // keys are per-segment ordinals, and finding an ordinal's text is the costly part).
     let mut page_worst: Option<(SortKey, u64)> = None;
+    // The index is sorted by time, newest first: in that order the segment's first matches
+    // are its best, and a cursor can be sought by binary search.
+    let sorted = sort == SortField::Time && order == SortOrder::Desc;
+    let mut counted = (!sorted).then_some(0u64);
     for idx in order_idx {
         let (segment, reader) = &segments[idx];
         let floor = match &page_worst {
@@ -221,6 +230,7 @@ pub(crate) fn top(
         if let (Some(best), Some(floor)) = (bests[idx].take(), floor) {
             let best_rank = rank(best, u64::MAX, order).0;
             if best_rank < floor.0 {
+                counted = None;
                 continue;
             }
         }
@@ -229,15 +239,14 @@ pub(crate) fn top(
             Some(cursor) => Some(rank(reader.local_of(&cursor.key)?, cursor.seq, order)),
             None => None,
         };
-        // The index is sorted by time, newest first: in that order the segment's first
-        // matches are its best, and a cursor can be sought by binary search.
-        let sorted = sort == SortField::Time && order == SortOrder::Desc;
         let start = match (sorted, cursor_rank) {
             (true, Some((cursor_local, _))) => first_doc_at_or_below(segment, reader, cursor_local),
             _ => 0,
         };
         let mut heap: BinaryHeap<Reverse<((u128, u64), DocId)>> = BinaryHeap::new();
+        let mut matches = 0u64;
         for_each_match(segment, weight, start, |doc| {
+            matches += 1;
             let seq = seqs.first(doc).unwrap_or(0);
             let local = reader.local(doc, seq);
             let doc_rank = rank(local, seq, order);
@@ -262,6 +271,7 @@ pub(crate) fn top(
             heap.push(Reverse((doc_rank, doc)));
             true
         })?;
+        counted = counted.map(|total| total + matches);
         for Reverse(((local_rank, seq_rank), _)) in heap {
             let (local, seq) = match order {
                 SortOrder::Desc => (local_rank, seq_rank),
@@ -275,7 +285,7 @@ pub(crate) fn top(
             page_worst = page.last().cloned();
         }
     }
-    Ok(page)
+    Ok((page, counted))
 }
 
 fn sort_page(page: &mut [(SortKey, u64)], order: SortOrder) {
