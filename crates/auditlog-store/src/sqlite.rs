@@ -1473,6 +1473,16 @@ enum Append {
     Failed(StoreError),
 }
 
+impl Append {
+    /// The error of an append where a taken id cannot happen (`why` says why it did).
+    fn unexpected(self, why: &str) -> StoreError {
+        match self {
+            Append::IdTaken => StoreError::Corrupted(why.to_owned()),
+            Append::Failed(e) => e,
+        }
+    }
+}
+
 impl From<StoreError> for Append {
     fn from(error: StoreError) -> Append {
         Append::Failed(error)
@@ -1956,12 +1966,7 @@ impl Writer {
         if !events.iter().any(|event| event.id.is_some()) {
             return self
                 .append_planned(tx, tenant, sealed, &plans, now)
-                .map_err(|e| match e {
-                    Append::IdTaken => {
-                        StoreError::Corrupted("an event without id took an id".into())
-                    }
-                    Append::Failed(e) => e,
-                });
+                .map_err(|e| e.unexpected("an event without id took an id"));
         }
         tx.execute_batch("SAVEPOINT apply")?;
         let before = self.tenants.get(tenant).map(TenantState::undo_point);
@@ -1983,12 +1988,7 @@ impl Writer {
                 }
                 let plans = self.plan_with_lookups(tx, tenant, &events)?;
                 self.append_planned(tx, tenant, sealed, &plans, now)
-                    .map_err(|e| match e {
-                        Append::IdTaken => {
-                            StoreError::Corrupted("an id was taken after its lookup".into())
-                        }
-                        Append::Failed(e) => e,
-                    })
+                    .map_err(|e| e.unexpected("an id was taken after its lookup"))
             }
         }
     }
