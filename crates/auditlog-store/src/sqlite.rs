@@ -62,6 +62,10 @@ pub struct StoreOptions {
     /// Called with every checkpoint once it is on disk (from the syncer thread: it must not
     /// block; hand the note to another thread).
     pub on_checkpoint: Option<CheckpointHook>,
+    /// `verify` reads the database through a memory map (~10% faster: no kernel copy), at
+    /// the price that a disk read error kills the process (SIGBUS) instead of being an
+    /// error. For the one-shot `auditlog verify`; never for a server.
+    pub verify_mmap: bool,
 }
 
 /// What a [`CheckpointHook`] calls: tenant, tree size, signed note.
@@ -86,6 +90,7 @@ impl Default for StoreOptions {
             origin_prefix: "auditlog/".to_owned(),
             key_dir: None,
             on_checkpoint: None,
+            verify_mmap: false,
         }
     }
 }
@@ -1216,6 +1221,11 @@ impl Store for SqliteStore {
         let key = key_path(&self.shared, tenant);
         let origin = format!("{}{}", self.shared.options.origin_prefix, tenant);
         let conn = open_connection(&self.shared.dir)?;
+        if self.shared.options.verify_mmap {
+            // Up to SQLite's 2 GiB cap. The database file never shrinks under a reader (no
+            // VACUUM), so the map stays valid.
+            conn.execute_batch("PRAGMA mmap_size = 2147418112")?;
+        }
         crate::verify::verify_sqlite(
             &conn,
             tenant,

@@ -136,10 +136,6 @@ pub(crate) fn verify_sqlite(
     key_path: &std::path::Path,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<VerifyReport, StoreError> {
-    // Pages are read through a memory map (up to SQLite's 2 GiB cap), not copied by read(2):
-    // a whole-log scan spent ~10% of its time in the kernel's copy. The database file never
-    // shrinks under a reader (no VACUUM), so the map stays valid.
-    conn.execute_batch("PRAGMA mmap_size = 2147418112")?;
     // One read transaction: a consistent snapshot even while a server appends.
     conn.execute_batch("BEGIN")?;
     let result = verify_in_snapshot(conn, tenant, signer, key_path, progress);

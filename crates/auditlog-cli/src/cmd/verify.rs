@@ -1,9 +1,10 @@
 //! `auditlog verify`: recompute the tenant's log from storage; exit 1 on any finding.
 
+use anyhow::Context as _;
 use auditlog_store::Store as _;
 use serde_json::json;
 
-use super::{Format, TenantArg, open_shared, progress_bar};
+use super::{Format, TenantArg, progress_bar};
 use crate::Outcome;
 
 #[derive(clap::Args)]
@@ -33,7 +34,15 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     if args.key.is_some() && args.anchors.is_none() {
         anyhow::bail!("--key goes with --bundle or --anchors");
     }
-    let store = open_shared(ctx)?;
+    // A one-shot process may read through a memory map (see `StoreOptions::verify_mmap`).
+    let store = auditlog_store::SqliteStore::open_shared(
+        &ctx.data,
+        auditlog_store::StoreOptions {
+            verify_mmap: true,
+            ..ctx.options()
+        },
+    )
+    .with_context(|| format!("open data directory {}", ctx.data.display()))?;
     let tenant = args.tenant.parse()?;
     let bar = progress_bar(0, "verify");
     let started = std::time::Instant::now();
