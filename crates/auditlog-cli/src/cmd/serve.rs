@@ -63,7 +63,8 @@ pub struct Args {
     /// Keep no search index: events are recorded, proven, shown by seq and streamed live, but
     /// searches, facets, histograms and exports answer 503 `search_disabled`. For a node that
     /// only records, or to give ingest every core; a later start without it builds the index.
-    #[arg(long, env = "AUDITLOG_NO_SEARCH_INDEX")]
+    /// The variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "AUDITLOG_NO_SEARCH_INDEX", value_parser = clap::builder::BoolishValueParser::new())]
     no_search_index: bool,
     /// A sign-in session ends this long after sign-in, in seconds.
     #[arg(long, env = "AUDITLOG_SESSION_MAX_SECS", default_value_t = 43200)]

@@ -1483,3 +1483,33 @@ fn a_server_without_a_search_index_records_and_proves_but_refuses_searches() {
     let page = search_ok(&server.client(), &[("limit", "100")]);
     assert_eq!(seqs_of(&page).len(), 20, "{page}");
 }
+
+#[test]
+fn the_no_search_index_variable_takes_the_usual_spellings_of_true_and_refuses_others() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let mut server = Server::start_with_env(&data, &[], &[("AUDITLOG_NO_SEARCH_INDEX", "1")]);
+    let reply = server.client().get("/api/v1/events?q=alice");
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.code(), "search_disabled", "{}", reply.text);
+    server.stop();
+
+    let mut server = Server::start_with_env(&data, &[], &[("AUDITLOG_NO_SEARCH_INDEX", "off")]);
+    let reply = server.client().get("/api/v1/events?q=alice");
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    server.stop();
+
+    let out = std::process::Command::new(crate::support::bin())
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AUDITLOG_NO_SEARCH_INDEX", "maybe")
+        .output()
+        .expect("serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AUDITLOG_NO_SEARCH_INDEX") || stderr.contains("no-search-index"),
+        "{stderr}"
+    );
+}
