@@ -4,7 +4,8 @@
 //! twice: on a server started with `--no-search-index` (the core log alone, as issue 2 sets
 //! its goals) and on a server with the search index (the default), each on a fresh directory:
 //! - ingest through the HTTP batch API (NDJSON, 1,000 events per request, 4 connections) with
-//!   durability on, in events/s;
+//!   durability on, in events/s, and the CPU time per event it took the server and the
+//!   benchmark's own client (both share the machine's cores);
 //! - single-event POST latency p50/p99 at a fixed 1,000 requests/s (open loop: latency counts
 //!   from the scheduled send time, so a stall is not hidden), once right after the batch burst
 //!   and once after a 3 s pause;
@@ -84,6 +85,7 @@ fn main() {
         "| measure ({n_events} events, raw avg {raw:.0} B) | auditlog, no search index | auditlog with search index | plain SQLite table | ratio (no index) |\n\
          |---|---|---|---|---|\n\
          | ingest, events/s (HTTP batch API, {batch} per request, durable) | {ingest} | {base_rate:.0} (direct inserts) | {r1:.2}× |\n\
+         | CPU per event while ingesting, server / client (µs; at the no-index rate, 2 cores have {budget:.1} µs per event) | {cpu} | – | – |\n\
          | single POST p50 / p99 at 1,000 req/s, right after the burst | {burst} | – | – |\n\
          | single POST p50 / p99 at 1,000 req/s, settled | {settled} | – | – |\n\
          | verify, events/s | {verify} | – | – |\n\
@@ -92,6 +94,8 @@ fn main() {
         raw = raw_bytes as f64 / n_events as f64,
         ingest = both(&|r| format!("{:.0}", r.ingest_rate)),
         r1 = core.ingest_rate / base_rate,
+        budget = 2e6 / core.ingest_rate,
+        cpu = both(&|r| format!("{:.2} / {:.2}", r.cpu_us.0, r.cpu_us.1)),
         burst = both(&|r| format!("{:.2} ms / {:.2} ms", ms(r.burst.0), ms(r.burst.1))),
         settled = both(&|r| format!("{:.2} ms / {:.2} ms", ms(r.settled.0), ms(r.settled.1))),
         verify = both(&|r| format!("{:.0}", r.verify_rate)),
@@ -110,6 +114,8 @@ fn main() {
 /// What one server configuration measured.
 struct Run {
     ingest_rate: f64,
+    /// CPU time per event while ingesting: the server's, the benchmark client's (µs).
+    cpu_us: (f64, f64),
     burst: (Duration, Duration),
     settled: (Duration, Duration),
     verify_rate: f64,
@@ -142,14 +148,24 @@ fn server_run(
         "without a search index"
     };
     eprintln!("ingesting through http://{addr} ({label}) …");
-    let started = Instant::now();
     let connections = std::env::var("AUDITLOG_BENCH_CONNECTIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CONNECTIONS);
+    let server_cpu = cpu_seconds(&server.id().to_string());
+    let client_cpu = cpu_seconds("self");
+    let started = Instant::now();
     post_batches(&addr, &token, bodies.clone(), connections);
     let ingest_rate = n_events as f64 / started.elapsed().as_secs_f64();
-    eprintln!("  {ingest_rate:.0} events/s");
+    let per_event = |before: f64, after: f64| (after - before) * 1e6 / n_events as f64;
+    let cpu_us = (
+        per_event(server_cpu, cpu_seconds(&server.id().to_string())),
+        per_event(client_cpu, cpu_seconds("self")),
+    );
+    eprintln!(
+        "  {ingest_rate:.0} events/s; CPU per event: server {:.2} µs, client {:.2} µs",
+        cpu_us.0, cpu_us.1
+    );
 
     // Single-event latency at a fixed rate: right after the burst (the WAL it left is still
     // being copied into the database, the index still catching up), and once settled.
@@ -184,6 +200,7 @@ fn server_run(
     );
     Run {
         ingest_rate,
+        cpu_us,
         burst,
         settled,
         verify_rate: total_events / verify_secs,
@@ -249,6 +266,25 @@ fn latency_run(addr: &str, token: &str, secs: u64, seed: u64) -> (Duration, Dura
     let (p50, p99) = (pct(0.50), pct(0.99));
     eprintln!("  p50 {p50:?} p99 {p99:?}");
     (p50, p99)
+}
+
+/// User and system CPU time of a process (`self` or a pid) so far, in seconds, from
+/// `/proc/<pid>/stat` (in USER_HZ ticks, 100 per second on Linux).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn sqlite_baseline(path: &Path, lines: &[String]) -> (f64, u64) {
