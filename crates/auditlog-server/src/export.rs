@@ -6,12 +6,13 @@
 //! left out. Pages of the search index are read in the requested order, their events fetched
 //! from the log, and written out by a blocking task through a bounded channel.
 //!
-//! NDJSON: one stored event per line with its `leaf_hash`, `proof` (its RFC 9162 inclusion
-//! proof in the checkpoint's tree) and `chain` (SHA-256 of the previous line's `chain` and
-//! this line's leaf hash, from 32 zero bytes), so a missing, added or moved line breaks the
-//! chain at that line. The last line is `{"checkpoint": <signed note>, "export": <signed
-//! note>}`; the export note, signed with the log's key, states the origin, tree size, line
-//! count, final chain and query. `auditlog verify --bundle` checks all of it offline.
+//! NDJSON: one stored event per line with its `leaf_hash` and `proof` (its RFC 9162 inclusion
+//! proof in the checkpoint's tree) and nothing else, so the line without those two members is
+//! the stored event whose RFC 8785 form hashes to `leaf_hash` (SPEC §3, §5). The last line is
+//! `{"checkpoint": <signed note>, "export": <signed note>}`; the export note, signed with the
+//! log's key, states the origin, tree size, line count, the seq of every line in order
+//! ([`encode_seqs`]) and the query, so a missing, added or moved line is found and named.
+//! `auditlog verify --bundle` checks all of it offline.
 //!
 //! CSV (RFC 4180): a header row, then `seq`, the columns of SPEC §7 (`time` in UTC, named in
 //! the header) and `data` (the `before`, `after` and `context` objects as JSON); a cell that
@@ -27,7 +28,6 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
 
 use crate::auth::Permission;
 #[cfg(test)]
@@ -48,7 +48,7 @@ use crate::routes::blocking;
 use crate::search::{params, query_of, sort_of};
 
 /// The first line of an export note.
-pub const EXPORT_NOTE_HEADER: &str = "auditlog export v1";
+pub const EXPORT_NOTE_HEADER: &str = "auditlog export v2";
 /// Events read per page.
 const PAGE: usize = 1000;
 /// Bytes buffered before a chunk is handed to the connection.
@@ -234,7 +234,7 @@ impl Export {
                 .and_then(|()| writer.flush().map_err(Into::into))
                 .map_err(|e| e.to_string())?;
         }
-        let mut chain = [0u8; 32];
+        let mut seqs = SeqList::default();
         let mut lines = 0u64;
         let engine = self.engine.clone();
         let store = self.store.clone();
@@ -245,7 +245,7 @@ impl Export {
             size: self.size,
             format: self.format,
             buffer: &mut buffer,
-            chain: &mut chain,
+            seqs: &mut seqs,
             lines: &mut lines,
         };
         if self.size > 0 && self.request.sort == SortField::Seq {
@@ -264,7 +264,7 @@ impl Export {
                     break;
                 }
                 // Two halves on two threads: reading, proofs and formatting dominate, and
-                // only the chain must go in order.
+                // only the list of seqs must go in order.
                 let (left, right) = seqs.split_at(seqs.len().div_ceil(2));
                 let order = self.request.order;
                 let (left, right) = std::thread::scope(|scope| {
@@ -326,7 +326,7 @@ impl Export {
             let body = format!(
                 "{EXPORT_NOTE_HEADER}\n{origin}\n{}\n{lines}\n{}\nq={}\n",
                 self.size,
-                STANDARD.encode(chain),
+                STANDARD.encode(&seqs.bytes),
                 self.query_text
             );
             let export_note = store
@@ -343,15 +343,78 @@ impl Export {
     }
 }
 
-/// Where event lines go: the format, the running chain and count.
+/// Where event lines go: the format, the seqs written so far and their count.
 struct Lines<'a> {
     store: &'a dyn Store,
     tenant: &'a TenantId,
     size: u64,
     format: ExportFormat,
     buffer: &'a mut Vec<u8>,
-    chain: &'a mut [u8; 32],
+    seqs: &'a mut SeqList,
     lines: &'a mut u64,
+}
+
+/// The seqs of an export's lines in order, as the export note carries them: each the
+/// difference from the one before (from 0), zigzag-encoded (0, -1, 1, -2… as 0, 1, 2, 3…) in
+/// LEB128 varints. An export in time or seq order costs one or two bytes a line.
+#[derive(Default)]
+struct SeqList {
+    bytes: Vec<u8>,
+    last: u64,
+}
+
+impl SeqList {
+    fn push(&mut self, seq: u64) {
+        let delta = seq.wrapping_sub(self.last) as i64;
+        let mut zigzag = ((delta << 1) ^ (delta >> 63)) as u64;
+        loop {
+            let byte = (zigzag & 0x7f) as u8;
+            zigzag >>= 7;
+            if zigzag == 0 {
+                self.bytes.push(byte);
+                break;
+            }
+            self.bytes.push(byte | 0x80);
+        }
+        self.last = seq;
+    }
+}
+
+/// The seqs of an export note's list (see [`SeqList`]) from its bytes; `None` if they are not
+/// such a list.
+pub fn decode_seqs(bytes: &[u8]) -> Option<Vec<u64>> {
+    let mut seqs = Vec::new();
+    let mut last = 0u64;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let mut zigzag = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = *bytes.get(pos)?;
+            pos += 1;
+            if shift > 63 || (shift == 63 && byte > 1) {
+                return None;
+            }
+            zigzag |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        last = last.wrapping_add(delta as u64);
+        seqs.push(last);
+    }
+    Some(seqs)
+}
+
+/// [`SeqList`]'s bytes of `seqs`, for tests and tools.
+pub fn encode_seqs(seqs: &[u64]) -> Vec<u8> {
+    let mut list = SeqList::default();
+    for &seq in seqs {
+        list.push(seq);
+    }
+    list.bytes
 }
 
 /// A part of a page, read and (for CSV) formatted off the main thread.
@@ -406,7 +469,7 @@ impl Lines<'_> {
         Ok(prepared)
     }
 
-    /// Appends prepared parts in order: the chain runs through them here.
+    /// Appends prepared CSV parts in order.
     fn emit<const N: usize>(&mut self, parts: [Prepared; N]) -> Result<(), String> {
         for part in parts {
             match self.format {
@@ -420,26 +483,23 @@ impl Lines<'_> {
         Ok(())
     }
 
-    /// Appends prepared NDJSON parts in order: the chain is computed through them first, then
-    /// the parts' lines are formatted on two threads.
+    /// Appends prepared NDJSON parts in order, their lines formatted on two threads.
     fn emit_ndjson(&mut self, parts: [Prepared; 2]) {
-        let mut chains: [Vec<[u8; 32]>; 2] = [Vec::new(), Vec::new()];
-        for (part, chain_values) in parts.iter().zip(chains.iter_mut()) {
+        for part in &parts {
             for event in &part.events {
-                *self.chain = next_chain(self.chain, &event.leaf_hash);
-                chain_values.push(*self.chain);
+                self.seqs.push(event.seq);
             }
             *self.lines += part.events.len() as u64;
         }
-        let format = |part: &Prepared, chain_values: &[[u8; 32]], out: &mut Vec<u8>| {
-            for ((event, proof), chain) in part.events.iter().zip(&part.proofs).zip(chain_values) {
-                ndjson_line(out, &event.canonical, &event.leaf_hash, proof, chain);
+        let format = |part: &Prepared, out: &mut Vec<u8>| {
+            for (event, proof) in part.events.iter().zip(&part.proofs) {
+                ndjson_line(out, &event.canonical, &event.leaf_hash, proof);
             }
         };
         let mut second = Vec::with_capacity(parts[1].events.len() * 1800);
         std::thread::scope(|scope| {
-            scope.spawn(|| format(&parts[1], &chains[1], &mut second));
-            format(&parts[0], &chains[0], self.buffer);
+            scope.spawn(|| format(&parts[1], &mut second));
+            format(&parts[0], self.buffer);
         });
         self.buffer.extend_from_slice(&second);
     }
@@ -463,14 +523,8 @@ impl Lines<'_> {
                     .inclusion_proofs(self.tenant, self.size, &leaves)
                     .map_err(|e| e.to_string())?;
                 for (event, proof) in events.iter().zip(proofs) {
-                    *self.chain = next_chain(self.chain, &event.leaf_hash);
-                    ndjson_line(
-                        self.buffer,
-                        &event.canonical,
-                        &event.leaf_hash,
-                        &proof,
-                        self.chain,
-                    );
+                    self.seqs.push(event.seq);
+                    ndjson_line(self.buffer, &event.canonical, &event.leaf_hash, &proof);
                     *self.lines += 1;
                 }
             }
@@ -479,27 +533,11 @@ impl Lines<'_> {
     }
 }
 
-/// The chain value after a line with this leaf hash.
-pub fn next_chain(previous: &[u8; 32], leaf_hash: &[u8; 32]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(previous);
-    hasher.update(leaf_hash);
-    hasher.finalize().into()
-}
-
-/// One NDJSON line: the stored canonical event with `chain`, `leaf_hash` and `proof` added.
-fn ndjson_line(
-    out: &mut Vec<u8>,
-    canonical: &[u8],
-    leaf_hash: &[u8; 32],
-    proof: &[[u8; 32]],
-    chain: &[u8; 32],
-) {
+/// One NDJSON line: the stored canonical event with `leaf_hash` and `proof` added.
+fn ndjson_line(out: &mut Vec<u8>, canonical: &[u8], leaf_hash: &[u8; 32], proof: &[[u8; 32]]) {
     // The canonical event is an object: everything but its closing brace, then the extras.
     out.extend_from_slice(&canonical[..canonical.len().saturating_sub(1)]);
-    out.extend_from_slice(b",\"chain\":\"");
-    out.extend_from_slice(STANDARD.encode(chain).as_bytes());
-    out.extend_from_slice(b"\",\"leaf_hash\":\"");
+    out.extend_from_slice(b",\"leaf_hash\":\"");
     out.extend_from_slice(STANDARD.encode(leaf_hash).as_bytes());
     out.extend_from_slice(b"\",\"proof\":[");
     for (idx, hash) in proof.iter().enumerate() {
@@ -747,6 +785,36 @@ mod tests {
             .into_iter()
             .map(String::into_bytes)
             .collect()
+    }
+
+    #[test]
+    fn the_seq_list_of_an_export_note_round_trips_and_is_small_in_order() {
+        let cases: [&[u64]; 5] = [
+            &[],
+            &[1, 2, 3, 4, 5],
+            &[9_007_199_254_740_991, 1, 9_007_199_254_740_991, 7],
+            &[500, 499, 498, 1000, 2],
+            &[u64::MAX, 0, u64::MAX],
+        ];
+        for seqs in cases {
+            assert_eq!(decode_seqs(&encode_seqs(seqs)).as_deref(), Some(seqs));
+        }
+        // In order, a line costs one byte; the first seq, and big jumps, more.
+        assert_eq!(encode_seqs(&[1, 2, 3, 4]), [2, 2, 2, 2]);
+        assert_eq!(encode_seqs(&[3, 2]), [6, 1]);
+        assert_eq!(encode_seqs(&(1..=1000).collect::<Vec<_>>()).len(), 1000);
+        // A varint cut short, or longer than 64 bits, is no list.
+        assert_eq!(decode_seqs(&[0x80]), None);
+        assert_eq!(decode_seqs(&[0xff; 11]), None);
+        assert_eq!(
+            decode_seqs(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
+            None
+        );
+        assert_eq!(
+            decode_seqs(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
+                .map(|s| s.len()),
+            Some(1)
+        );
     }
 
     #[test]

@@ -74,7 +74,10 @@ pub(crate) fn log_of(caller: &Caller, query: &Query) -> TenantId {
 pub(crate) fn query_of(params: &HashMap<String, String>) -> Result<Query, ApiError> {
     let text = params.get("q").map(String::as_str).unwrap_or("");
     auditlog_query::parse(text).map_err(|e| {
-        ApiError::bad_request("invalid_query", format!("invalid query: {}", e.message))
+        // SPEC §4: the message itself shows where; `position` (a character offset from 0) and
+        // `caret` (the query with a `^` under it) are there for programs and the web page.
+        let message = format!("invalid query: {} at position {}", e.message, e.position);
+        ApiError::bad_request("invalid_query", message)
             .with("position", e.position)
             .with("caret", e.caret(text))
     })

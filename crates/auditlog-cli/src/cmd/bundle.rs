@@ -5,10 +5,11 @@
 //!   disagree (origin, tree size);
 //! - `altered` — a line's event does not hash to its `leaf_hash`, or its proof does not lead
 //!   to the checkpoint's root (edited event, edited hash, or an event from another tree);
-//! - `missing` / `inserted` / `reordered` — a line's `chain` does not follow from the line
-//!   before: a line was removed, added or moved just before it (the kind is the verifier's
-//!   best reading of the chain; the line is exact);
-//! - `truncated` — lines are missing at the end (count or final chain differ from the note);
+//! - `missing` / `inserted` / `reordered` — the lines' seqs differ from the list the export
+//!   note signs: events were removed before a line (their seqs are named), a line is not part
+//!   of the export (or a copy), or two lines are swapped (a line moved further reads as
+//!   missing where it was and inserted where it is);
+//! - `truncated` — lines are missing at the end;
 //! - `malformed` — a line is not a JSON object of the expected shape.
 
 use std::io::BufRead as _;
@@ -17,7 +18,7 @@ use anyhow::Context as _;
 use auditlog_core::json::{JsonLimits, Value, parse};
 use auditlog_ledger::merkle::{leaf_hash, verify_inclusion};
 use auditlog_ledger::note::{NoteVerifier, open_checkpoint};
-use auditlog_server::{EXPORT_NOTE_HEADER, next_chain};
+use auditlog_server::{EXPORT_NOTE_HEADER, decode_seqs};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -120,26 +121,27 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
             None
         }
     };
-    // header, origin, size, lines, chain, query
+    // header, origin, size, lines, seqs, query
     let manifest_fields: Option<Vec<String>> = manifest
         .as_deref()
         .map(|body| body.split('\n').map(str::to_owned).collect());
-    let mut stated_lines = None;
-    let mut stated_chain = None;
+    // The seqs of the exported lines, in order, as the export note signs them.
+    let mut expected: Option<Vec<u64>> = None;
     if let Some(fields) = &manifest_fields {
-        if fields.len() < 6 || fields[0] != EXPORT_NOTE_HEADER {
+        let seqs = fields
+            .get(4)
+            .and_then(|text| STANDARD.decode(text).ok())
+            .and_then(|bytes| decode_seqs(&bytes))
+            .filter(|seqs| fields.get(3) == Some(&seqs.len().to_string()));
+        if fields.len() < 6 || fields[0] != EXPORT_NOTE_HEADER || seqs.is_none() {
             problems.push(problem(
                 "malformed",
                 last_line,
                 None,
-                "the export note is not an auditlog export v1 note".into(),
+                format!("the export note is not an {EXPORT_NOTE_HEADER} note"),
             ));
         } else {
-            stated_lines = fields[3].parse::<u64>().ok();
-            stated_chain = STANDARD
-                .decode(&fields[4])
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            expected = seqs;
             if empty_log && (fields[2] != "0" || fields[1] != verifier.name()) {
                 problems.push(problem(
                     "bad_signature",
@@ -164,8 +166,8 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
             }
         }
     }
-    // First pass: every line's event, leaf and chain.
-    let mut parsed: Vec<Option<([u8; 32], [u8; 32])>> = Vec::with_capacity(lines.len());
+    // First pass: every line's event and leaf.
+    let mut parsed: Vec<Option<u64>> = Vec::with_capacity(lines.len());
     for (idx, line) in lines.iter().enumerate() {
         let line_no = numbers[idx];
         if empty_log {
@@ -194,28 +196,27 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
             _ => None,
         };
         let stated_leaf = decode_hash(get("leaf_hash"));
-        let stated_chain = decode_hash(get("chain"));
         let proof: Option<Vec<[u8; 32]>> = match get("proof") {
             Some(Value::Array(hashes)) => hashes.iter().map(|h| decode_hash(Some(h))).collect(),
             _ => None,
         };
-        let (Some(seq), Some(stated_leaf), Some(stated_chain), Some(proof)) =
-            (seq.filter(|&s| s >= 1), stated_leaf, stated_chain, proof)
+        let (Some(seq), Some(stated_leaf), Some(proof)) =
+            (seq.filter(|&s| s >= 1), stated_leaf, proof)
         else {
             problems.push(problem(
                 "malformed",
                 line_no,
                 seq,
-                "missing seq, leaf_hash, chain or proof".into(),
+                "missing seq, leaf_hash or proof".into(),
             ));
             parsed.push(None);
             continue;
         };
-        // The stored event is the line without what the export added.
+        // The stored event is the line without what the export added (SPEC §3, §5).
         let event = Value::Object(
             members
                 .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "leaf_hash" | "proof" | "chain"))
+                .filter(|(k, _)| !matches!(k.as_str(), "leaf_hash" | "proof"))
                 .cloned()
                 .collect(),
         );
@@ -242,90 +243,109 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
                 ),
             ));
         }
-        parsed.push(Some((stated_leaf, stated_chain)));
+        parsed.push(Some(seq));
     }
-    // Second pass: the chain. At a break, the neighbours tell which it is: line k swapped with
-    // k+1 (k's chain follows from k+1's), line k added (k+1 follows from k-1), or lines
-    // removed before k.
-    let mut chain = [0u8; 32];
-    let mut broken = false;
-    let mut second_of_swap = false;
-    let mut after_malformed = false;
-    for idx in 0..parsed.len() {
-        let Some((leaf, stated)) = parsed[idx] else {
-            // Reported already; the chain picks up again from the next line's own value.
-            after_malformed = true;
-            continue;
-        };
-        if std::mem::take(&mut second_of_swap) {
-            // The first of a swapped pair already carried the chain past both.
-            continue;
-        }
-        if std::mem::take(&mut after_malformed) {
-            chain = stated;
-            continue;
-        }
-        if next_chain(&chain, &leaf) != stated {
-            broken = true;
-            let next = parsed.get(idx + 1).copied().flatten();
-            let kind = match next {
-                Some((_, next_chain_value)) if next_chain(&next_chain_value, &leaf) == stated => {
-                    "reordered"
-                }
-                Some((next_leaf, next_stated)) if next_chain(&chain, &next_leaf) == next_stated => {
-                    "inserted"
-                }
-                _ => "missing",
-            };
-            let line_no = numbers[idx];
-            let next_no = numbers.get(idx + 1).copied().unwrap_or(line_no + 1);
-            problems.push(problem(
-                kind,
-                line_no,
-                None,
-                match kind {
-                    "reordered" => format!("lines {line_no} and {next_no} are swapped"),
-                    "inserted" => "this line is not part of the export".into(),
-                    _ => "lines were removed before this one".into(),
-                },
-            ));
-            match kind {
-                "reordered" => second_of_swap = true,
-                // The chain goes on from the line before the stranger.
-                "inserted" => continue,
-                _ => {}
-            }
-        }
-        chain = stated;
+    if let Some(expected) = &expected {
+        problems.extend(compare_seqs(expected, &parsed, &numbers, last_line));
     }
     let count = lines.len() as u64;
-    if let Some(stated) = stated_lines
-        && stated != count
-    {
-        let kind = match (stated > count, broken) {
-            (true, false) => "truncated",
-            (true, true) => "missing",
-            (false, _) => "inserted",
-        };
-        problems.push(problem(
-            kind,
-            last_line,
-            None,
-            format!("the export note counts {stated} lines, the file has {count}"),
-        ));
-    } else if let Some(stated) = stated_chain
-        && stated != chain
-    {
-        problems.push(problem(
-            "truncated",
-            last_line,
-            None,
-            "the last line's chain is not the one the export note signs".into(),
-        ));
-    }
     Ok(BundleReport {
         lines: count,
         tree_size: checkpoint.map_or(0, |cp| cp.size),
         problems,
     })
+}
+
+/// The lines' seqs (`None`: a malformed line, already reported) against the list the export
+/// note signs: where events are missing, lines were added, or two lines swapped. `numbers` are
+/// the lines' numbers in the file, `last_line` the trailer's.
+fn compare_seqs(
+    expected: &[u64],
+    found: &[Option<u64>],
+    numbers: &[u64],
+    last_line: u64,
+) -> Vec<Problem> {
+    let place: std::collections::HashMap<u64, usize> = expected
+        .iter()
+        .enumerate()
+        .map(|(idx, &seq)| (seq, idx))
+        .collect();
+    let named = |seqs: &[u64]| {
+        let shown: Vec<String> = seqs.iter().take(5).map(u64::to_string).collect();
+        let more = if seqs.len() > 5 {
+            format!(" and {} more", seqs.len() - 5)
+        } else {
+            String::new()
+        };
+        format!("{}{more}", shown.join(", "))
+    };
+    let mut problems = Vec::new();
+    let (mut want, mut at) = (0, 0);
+    while at < found.len() {
+        let line = numbers[at];
+        let Some(seq) = found[at] else {
+            // A malformed line stands in for the event expected there.
+            want += 1;
+            at += 1;
+            continue;
+        };
+        if expected.get(want) == Some(&seq) {
+            want += 1;
+            at += 1;
+        } else if expected.get(want + 1) == Some(&seq)
+            && found.get(at + 1).copied().flatten() == expected.get(want).copied()
+        {
+            problems.push(Problem {
+                kind: "reordered",
+                line,
+                seq: Some(seq),
+                detail: format!(
+                    "lines {line} and {} are swapped",
+                    numbers.get(at + 1).copied().unwrap_or(line + 1)
+                ),
+            });
+            want += 2;
+            at += 2;
+        } else if let Some(&idx) = place.get(&seq).filter(|&&idx| idx > want) {
+            let gone = &expected[want..idx];
+            problems.push(Problem {
+                kind: "missing",
+                line,
+                seq: Some(gone[0]),
+                detail: format!(
+                    "{} event(s) are missing before this line: seq {}",
+                    gone.len(),
+                    named(gone)
+                ),
+            });
+            want = idx + 1;
+            at += 1;
+        } else {
+            problems.push(Problem {
+                kind: "inserted",
+                line,
+                seq: Some(seq),
+                detail: if place.contains_key(&seq) {
+                    format!("event {seq} is in the export once already, earlier")
+                } else {
+                    format!("event {seq} is not part of this export")
+                },
+            });
+            at += 1;
+        }
+    }
+    if want < expected.len() {
+        let gone = &expected[want..];
+        problems.push(Problem {
+            kind: "truncated",
+            line: last_line,
+            seq: Some(gone[0]),
+            detail: format!(
+                "the last {} line(s) are missing: seq {}",
+                gone.len(),
+                named(gone)
+            ),
+        });
+    }
+    problems
 }

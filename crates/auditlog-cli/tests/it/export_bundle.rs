@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use crate::support::{Client, Reply, Server, create_token, generate, run, tempdir};
 
@@ -522,10 +525,24 @@ fn export_ndjson_of_every_event_verifies_offline_with_the_key() {
         let sent: Value = serde_json::from_str(line).expect("generated JSON");
         assert_eq!(event["id"], sent["id"]);
         assert_eq!(event["tenant"], json!("default"));
-        for extra in ["received_at", "leaf_hash", "chain"] {
+        for extra in ["received_at", "leaf_hash"] {
             assert!(event[extra].is_string(), "{extra}: {event}");
         }
         assert!(event["proof"].is_array(), "{event}");
+        // SPEC §3, §5, the auditor's recipe: the line without `leaf_hash` and `proof` is the
+        // stored event, and SHA-256(0x00 ‖ its RFC 8785 form) is the leaf hash. serde_json
+        // sorts keys and writes these ASCII keys and plain numbers as RFC 8785 does.
+        let mut stored = event.as_object().expect("object").clone();
+        let leaf = stored.remove("leaf_hash").expect("leaf_hash");
+        stored.remove("proof").expect("proof");
+        let mut hasher = Sha256::new();
+        hasher.update([0u8]);
+        hasher.update(serde_json::to_vec(&stored).expect("json"));
+        assert_eq!(
+            leaf.as_str(),
+            Some(STANDARD.encode(hasher.finalize()).as_str()),
+            "{event}"
+        );
     }
     assert_eq!(checkpoint_size(&trailer), 300);
     let bundle = write_bundle(dir.path(), "all.ndjson", &lines_of(&reply.text));
@@ -633,9 +650,24 @@ fn export_bundle_with_a_deleted_line_is_missing_at_the_line_after_the_gap() {
     let mut lines = fx.lines.clone();
     lines.remove(19);
     let verdict = fx.tampered("missing.ndjson", &lines);
-    let found = verdict.kinds_and_lines();
-    assert_eq!(found[0], ("missing".to_owned(), 20), "{found:?}");
-    assert!(found.iter().all(|(kind, _)| kind == "missing"), "{found:?}");
+    assert_eq!(verdict.kinds_and_lines(), [("missing".to_owned(), 20)]);
+    // The export note lists every line's seq: the missing event is named.
+    assert_eq!(verdict.findings[0]["seq"].as_u64(), Some(20));
+}
+
+#[test]
+fn export_bundle_with_a_line_moved_away_is_missing_where_it_was_and_inserted_where_it_is() {
+    let fx = fixture(9110);
+    let mut lines = fx.lines.clone();
+    let moved = lines.remove(4);
+    lines.insert(49, moved);
+    let verdict = fx.tampered("moved.ndjson", &lines);
+    assert_eq!(
+        verdict.kinds_and_lines(),
+        [("missing".to_owned(), 5), ("inserted".to_owned(), 50)]
+    );
+    assert_eq!(verdict.findings[0]["seq"].as_u64(), Some(5));
+    assert_eq!(verdict.findings[1]["seq"].as_u64(), Some(5));
 }
 
 #[test]

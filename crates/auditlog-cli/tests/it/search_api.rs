@@ -759,7 +759,12 @@ fn a_malformed_query_is_400_with_its_position_and_a_caret() {
         );
         let caret = error["caret"].as_str().expect("caret");
         assert!(caret.contains('^'), "{caret}");
-        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+        // SPEC §4: the message itself shows the position.
+        let message = error["message"].as_str().expect("message");
+        assert!(
+            message.ends_with(&format!(" at position {reported}")),
+            "{q}: {message}"
+        );
     }
 }
 
