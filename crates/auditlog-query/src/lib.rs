@@ -118,22 +118,26 @@ pub use parse::{
 /// the trail: `auditlog.session`, `auditlog.search`, …), kept in each tenant's trail log.
 pub const TRAIL_TABLE_PREFIX: &str = "auditlog.";
 
-/// Whether a positive `table:` clause of the query can match a trail table
-/// (`table:auditlog.*`, `table:auditlog.session`, `table:audit*`): such a query reads the
-/// tenant's trail log, where auditlog records its own use, instead of its events.
+/// Whether the query asks for auditlog's records of its own use: a positive `table:` clause
+/// whose every value names them (`table:auditlog.*`, `table:auditlog.session`,
+/// `table:auditlog*`). Such a query reads the tenant's trail log instead of its events. A
+/// value that merely could match them (`table:a*`) or a mix (`table:alert,auditlog.search`)
+/// reads the events: a prefix typed to find the tenant's own tables must find those.
 pub fn asks_for_trail(query: &Query) -> bool {
+    let names_trail = |value: &Value| match value {
+        Value::Word(text) | Value::Phrase(text) => fold(text).starts_with(TRAIL_TABLE_PREFIX),
+        Value::Prefix(prefix) => {
+            let prefix = fold(prefix);
+            prefix.starts_with(TRAIL_TABLE_PREFIX)
+                || TRAIL_TABLE_PREFIX.strip_suffix('.') == Some(prefix.as_str())
+        }
+        _ => false,
+    };
     query.clauses.iter().any(|clause| match &clause.kind {
         ClauseKind::Field {
             field: Field::Column(Column::Table),
             values,
-        } if !clause.negated => values.iter().any(|value| match value {
-            Value::Word(text) | Value::Phrase(text) => fold(text).starts_with(TRAIL_TABLE_PREFIX),
-            Value::Prefix(prefix) => {
-                let prefix = fold(prefix);
-                prefix.starts_with(TRAIL_TABLE_PREFIX) || TRAIL_TABLE_PREFIX.starts_with(&prefix)
-            }
-            _ => false,
-        }),
+        } if !clause.negated => !values.is_empty() && values.iter().all(names_trail),
         _ => false,
     })
 }
@@ -174,7 +178,7 @@ mod trail_tests {
     use super::*;
 
     #[test]
-    fn a_table_clause_that_can_match_auditlog_asks_for_the_trail() {
+    fn a_table_clause_that_names_only_auditlog_tables_asks_for_the_trail() {
         for (text, asks) in [
             ("", false),
             ("user:alice", false),
@@ -182,11 +186,16 @@ mod trail_tests {
             ("table:customer", false),
             ("-table:auditlog.*", false),
             ("table:auditlog.*", true),
+            ("table:auditlog*", true),
             ("table:AuditLog.Session", true),
-            ("table:customer,auditlog.search", true),
-            ("table:audit*", true),
-            ("table:a*", true),
+            ("table:auditlog.search,auditlog.export", true),
             ("table:auditlog.s* user:bob", true),
+            ("table:\"auditlog.session\"", true),
+            // Could match, but does not name them: the tenant's own tables are meant.
+            ("table:customer,auditlog.search", false),
+            ("table:audit*", false),
+            ("table:a*", false),
+            ("table:auditlogs", false),
         ] {
             let query = parse(text).expect("valid");
             assert_eq!(asks_for_trail(&query), asks, "{text}");

@@ -586,6 +586,29 @@ fn every_administrative_action_and_read_leaves_its_record_in_the_trail() {
             }
         }
     }
+    // Only a table clause that names auditlog's tables reads the trail: a prefix that could
+    // match them, or a mix with the tenant's own tables, reads the tenant's events.
+    let reply = admin.post_json(&event("second", "alert", "an alert", json!({})));
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let enc = |q: &str| form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+    for q in ["table:a*", "table:alert,auditlog.search", "table:au*,alert"] {
+        let page = admin.get(&format!("/api/v1/events?q={}", enc(q)));
+        assert_eq!(page.status, 200, "{q}: {}", page.text);
+        let tables: Vec<&str> = page.json()["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["table"].as_str())
+            .map(|t| if t == "alert" { "alert" } else { "other" })
+            .collect();
+        assert_eq!(tables, ["alert"], "{q}: {}", page.text);
+    }
+    let reply = admin.get(&format!("/api/v1/events?q={}", enc("table:auditlog*")));
+    assert!(
+        reply.json()["total"].as_u64().unwrap_or(0) > 5,
+        "{}",
+        reply.text
+    );
     // The operator's own commands on the data directory (`token create`, `user create`) are
     // not in the tenant's log: only what people and tokens do through the server is.
     let reply = admin.get("/api/v1/events?q=table:auditlog.*+user:operator&limit=1");
