@@ -138,7 +138,12 @@ impl FromRequestParts<AppState> for Caller {
             let token = header
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
+                // The scheme is case-insensitive (RFC 9110 §11.1).
+                .and_then(|v| {
+                    v.split_once(' ')
+                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                        .map(|(_, token)| token)
+                })
                 .map(str::trim)
                 .ok_or_else(ApiError::unauthorized)?
                 .to_owned();

@@ -386,12 +386,11 @@ pub fn event_json(
                     let mut entry = serde_json::Map::new();
                     entry.insert("path".into(), JsonValue::from(change.path.clone()));
                     entry.insert("op".into(), JsonValue::from(change.op.as_str()));
-                    if let Some(before) = &change.before {
-                        entry.insert("before".into(), to_json(before));
-                    }
-                    if let Some(after) = &change.after {
-                        entry.insert("after".into(), to_json(after));
-                    }
+                    // SPEC §2 shows all four members: an added value's `before` and a
+                    // removed value's `after` are null.
+                    let side = |value: &Option<_>| value.as_ref().map_or(JsonValue::Null, to_json);
+                    entry.insert("before".into(), side(&change.before));
+                    entry.insert("after".into(), side(&change.after));
                     JsonValue::Object(entry)
                 })
                 .collect(),

@@ -48,6 +48,25 @@ fn an_ingested_event_comes_back_with_its_diff_and_proofs_verify() {
         got["diff"],
         json!([{"path": "/credit_limit", "op": "replace", "before": 100, "after": 250}])
     );
+    // SPEC §2: every entry has all four members; an added value's `before` and a removed
+    // value's `after` are null.
+    let reply = client.post_json(
+        &json!({"user": "alice", "ip": "192.0.2.1", "action": "UPDATE", "table": "customer",
+            "primary_key": "7", "before": {"gone": 1, "codecs": ["G711"]},
+            "after": {"codecs": ["G711", "G729"], "new": null}})
+        .to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let got = client.get("/api/v1/events/2").json();
+    assert_eq!(
+        got["diff"],
+        json!([
+            {"path": "/codecs/1", "op": "add", "before": null, "after": "G729"},
+            {"path": "/gone", "op": "remove", "before": 1, "after": null},
+            {"path": "/new", "op": "add", "before": null, "after": null},
+        ]),
+        "{got}"
+    );
 
     // A checkpoint is signed within the interval.
     let mut checkpoint = String::new();
@@ -129,6 +148,32 @@ fn requests_without_a_valid_token_are_refused_and_scopes_are_enforced() {
     assert_eq!(anonymous.get("/api/v1/checkpoint").status, 401);
     let wrong = server.client().with_token(Some("alog_not-a-real-token"));
     assert_eq!(wrong.get("/api/v1/public-key").status, 401);
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    let token = std::fs::read_to_string(data.with_extension("token")).expect("token");
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let auth = format!("{scheme} {token}");
+        let reply = anonymous.send(
+            "GET",
+            "/api/v1/public-key",
+            &[("Authorization", &auth)],
+            None,
+        );
+        assert_eq!(reply.status, 200, "{scheme}: {}", reply.text);
+    }
+    for auth in [
+        format!("Basic {token}"),
+        format!("Bearer {}", token.to_uppercase()),
+        format!("Bearer{token}"),
+        "Bearer".to_owned(),
+    ] {
+        let reply = anonymous.send(
+            "GET",
+            "/api/v1/public-key",
+            &[("Authorization", &auth)],
+            None,
+        );
+        assert_eq!(reply.status, 401, "{auth}: {}", reply.text);
+    }
     let reader = server
         .client()
         .with_token(Some(&create_token(&data, "default", "read", "reader")));

@@ -298,17 +298,17 @@ fn neutralised(text: &str) -> String {
     }
 }
 
-const CSV_HEADER: [&str; 10] = [
+/// SPEC §3: "one header row, the columns of §7 plus `seq`", by their names in §7.
+const CSV_HEADER: [&str; 9] = [
     "seq",
-    "user",
-    "ip",
-    "time (UTC)",
-    "primary_key",
-    "action",
-    "table",
-    "message",
-    "source",
-    "data",
+    "User",
+    "IP",
+    "Date/Time",
+    "Primary Key",
+    "Action",
+    "Table",
+    "Message",
+    "Data",
 ];
 
 fn csv_rows(text: &str) -> (Vec<String>, Vec<csv::StringRecord>) {
@@ -374,7 +374,6 @@ fn export_csv_of_100000_events_parses_back_to_the_generated_rows() {
         assert_eq!(row[5], field("action"), "row {seq}: {row:?}");
         assert_eq!(row[6], field("table"), "row {seq}: {row:?}");
         assert_eq!(row[7], field("message"), "row {seq}: {row:?}");
-        assert_eq!(row[8], field("source"), "row {seq}: {row:?}");
         let pk = match &want["primary_key"] {
             Value::String(text) => text.clone(),
             Value::Null => String::new(),
@@ -382,8 +381,8 @@ fn export_csv_of_100000_events_parses_back_to_the_generated_rows() {
         };
         assert_eq!(row[4], neutralised(&pk), "row {seq}: {row:?}");
         // The data cell is the before/after/context objects as JSON.
-        let data: Value = serde_json::from_str(&row[9])
-            .unwrap_or_else(|e| panic!("row {seq}: data is not JSON ({e}): {:?}", &row[9]));
+        let data: Value = serde_json::from_str(&row[8])
+            .unwrap_or_else(|e| panic!("row {seq}: data is not JSON ({e}): {:?}", &row[8]));
         for side in ["before", "after", "context"] {
             let got = data.get(side).unwrap_or(&Value::Null);
             let expected = want.get(side).unwrap_or(&Value::Null);
@@ -483,8 +482,8 @@ fn export_csv_neutralises_formula_cells_and_ndjson_keeps_them_exactly() {
             );
         }
         // The data cell is JSON (it starts with `{`) and holds the payload unchanged.
-        let data: Value = serde_json::from_str(&row[9])
-            .unwrap_or_else(|e| panic!("data of {} is not JSON ({e}): {:?}", event["id"], &row[9]));
+        let data: Value = serde_json::from_str(&row[8])
+            .unwrap_or_else(|e| panic!("data of {} is not JSON ({e}): {:?}", event["id"], &row[8]));
         assert_eq!(data["after"], event["after"], "{}", event["id"]);
     }
 
