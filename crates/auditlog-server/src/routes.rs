@@ -275,13 +275,10 @@ fn receipts_json(outcome: &AppendOutcome) -> String {
     out
 }
 
+/// A body that does not parse into events: 400 with the event's index and the field (SPEC §2,
+/// §3; only a body over its limit is a 413, and that is found before parsing).
 fn json_error(err: auditlog_core::json::JsonError) -> ApiError {
-    let status = if err.code() == "event_too_large" {
-        StatusCode::PAYLOAD_TOO_LARGE
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    let mut api = ApiError::new(status, err.code(), err.to_string());
+    let mut api = ApiError::new(StatusCode::BAD_REQUEST, err.code(), err.to_string());
     if let Some(index) = err.index {
         api = api.with("index", index);
     }

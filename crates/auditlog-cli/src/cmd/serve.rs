@@ -37,6 +37,15 @@ pub struct Args {
     /// Largest request body in bytes.
     #[arg(long, env = "AUDITLOG_MAX_BODY_BYTES", default_value_t = 10 << 20)]
     max_body_bytes: usize,
+    /// Largest single event in bytes, as sent (a larger one is a 400 naming its index).
+    #[arg(long, env = "AUDITLOG_MAX_EVENT_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u64).range(2..=(64 << 20)))]
+    max_event_bytes: u64,
+    /// Deepest nesting of objects and arrays in an event (the event object is depth 1); at
+    /// most 64, the depth every reader of stored events accepts.
+    #[arg(long, env = "AUDITLOG_MAX_DEPTH", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    max_depth: u64,
     /// Copy every signed checkpoint into this directory (outside the data directory), for
     /// `auditlog verify --anchors DIR`.
     #[arg(long, env = "AUDITLOG_ANCHOR_DIR")]
@@ -142,6 +151,8 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     }
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        max_event_bytes: args.max_event_bytes as usize,
+        max_depth: args.max_depth as usize,
         trusted_proxies,
         session_limits: SessionLimits {
             idle_secs: args.session_idle_secs,

@@ -868,11 +868,11 @@ fn an_event_of_1_mib_is_accepted_and_one_byte_more_is_refused_with_its_index() {
 
     let small = Value::Object(base_event()).to_string();
     let (large, _) = event_of_size(MIB + 1);
-    let error = fixture.reject(&large, 413, "event_too_large");
+    let error = fixture.reject(&large, 400, "event_too_large");
     assert_eq!(error["index"], 0, "{error}");
     let error = fixture.reject(
         &format!("[{small},{large},{small}]"),
-        413,
+        400,
         "event_too_large",
     );
     assert_eq!(error["index"], 1, "{error}");
@@ -887,7 +887,7 @@ fn an_event_of_1_mib_is_accepted_and_one_byte_more_is_refused_with_its_index() {
     let error = fixture.reject_as(
         ndjson.as_bytes(),
         "application/x-ndjson",
-        413,
+        400,
         "event_too_large",
     );
     assert_eq!(error["index"], 2, "{error}");
@@ -905,6 +905,50 @@ fn an_event_of_exactly_1_mib_is_stored_and_can_be_read_back() {
         stored["context"]["blob"].as_str().map(str::len),
         Some(blob_len)
     );
+}
+
+#[test]
+fn the_event_size_and_depth_limits_are_configurable() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let mut server = Server::start_with_env(
+        &data,
+        &["--max-depth", "4"],
+        &[("AUDITLOG_MAX_EVENT_BYTES", "2000")],
+    );
+    let client = server.client();
+    // The event object is level 1, `context` level 2.
+    let deepest = raw_event(&[], &format!("\"context\":{}", nested_objects(3)));
+    let reply = client.post_json(&deepest);
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let too_deep = raw_event(&[], &format!("\"context\":{}", nested_objects(4)));
+    let reply = client.post_json(&too_deep);
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.code(), "too_deep", "{}", reply.text);
+    let large = raw_event(
+        &[],
+        &format!("\"context\":{{\"blob\":\"{}\"}}", "m".repeat(2000)),
+    );
+    let reply = client.post_json(&format!("[{deepest},{large}]"));
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.code(), "event_too_large", "{}", reply.text);
+    assert_eq!(reply.json()["error"]["index"], 1, "{}", reply.text);
+    server.stop();
+
+    // Out of range: the server does not start.
+    for (flag, value) in [
+        ("--max-depth", "0"),
+        ("--max-depth", "65"),
+        ("--max-event-bytes", "1"),
+    ] {
+        let out = std::process::Command::new(crate::support::bin())
+            .arg("--data")
+            .arg(&data)
+            .args(["serve", "--listen", "127.0.0.1:0", flag, value])
+            .output()
+            .expect("serve");
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+    }
 }
 
 #[test]
