@@ -282,11 +282,18 @@ fn json_error(err: auditlog_core::json::JsonError) -> ApiError {
     if let Some(index) = err.index {
         api = api.with("index", index);
     }
-    if !err.path.is_empty() {
+    if let auditlog_core::json::JsonErrorKind::DuplicateKey(key) = &err.kind {
+        // The repeated member itself: the key at the top level, else the JSON Pointer of the
+        // object with the key appended (RFC 6901 escapes).
+        let key: String = key.chars().take(128).collect();
+        let field = if err.path.is_empty() {
+            key
+        } else {
+            format!("{}/{}", err.path, key.replace('~', "~0").replace('/', "~1"))
+        };
+        api = api.with("field", field);
+    } else if !err.path.is_empty() {
         api = api.with("field", err.path.clone());
-    } else if let auditlog_core::json::JsonErrorKind::DuplicateKey(key) = &err.kind {
-        // A repeated top-level member: the field is the key itself.
-        api = api.with("field", key.chars().take(128).collect::<String>());
     }
     api.with("offset", err.offset)
 }

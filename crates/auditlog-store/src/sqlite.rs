@@ -231,10 +231,15 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Whether `dir` holds an auditlog database (commands that only read refuse one without).
+    pub fn holds_data(dir: &Path) -> bool {
+        dir.join(DB_FILE).exists()
+    }
+
     /// Open without the lock and without a writer: reads, verify and token administration
     /// work beside a running server.
     pub fn open_shared(dir: &Path, options: StoreOptions) -> Result<SqliteStore, StoreError> {
-        if !dir.join(DB_FILE).exists() {
+        if !Self::holds_data(dir) {
             return Err(StoreError::NotFound(format!(
                 "no auditlog data in {} (start `auditlog serve` or give --data)",
                 dir.display()

@@ -194,6 +194,13 @@ pub fn open_local(
     ctx: &Ctx,
     options: SearchOptions,
 ) -> anyhow::Result<(Arc<dyn Store>, SearchEngine)> {
+    // Reading a directory that is not there is an error, not an empty log made on the spot.
+    if !SqliteStore::holds_data(&ctx.data) {
+        anyhow::bail!(
+            "no auditlog data in {} (give --data, or --url for a server)",
+            ctx.data.display()
+        );
+    }
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&ctx.data, ctx.options()).with_context(|| {
             format!(

@@ -22,8 +22,8 @@ pub enum Command {
         #[arg(long)]
         name: String,
         /// admin (people, tokens, settings; read, export, verify), auditor (read, export,
-        /// verify) or viewer (read).
-        #[arg(long)]
+        /// verify) or viewer (read); the least, viewer, when not given.
+        #[arg(long, default_value = "viewer")]
         role: String,
         /// Read the password from the first line of stdin.
         #[arg(long)]

@@ -1020,19 +1020,33 @@ fn duplicate_keys_are_refused_naming_their_path() {
     let escaped = raw_event(&[], r#""\u0075ser":"mallory""#);
     fixture.reject(&escaped, 400, "duplicate_key");
 
-    for (members, path) in [
-        (r#""context":{"x":1,"y":2,"x":3}"#, "/context"),
-        (r#""context":{"a":{"b":{"k":1,"k":1}}}"#, "/context/a/b"),
+    // The field is the repeated member's JSON Pointer; the message names its object.
+    for (members, object, field) in [
+        (r#""context":{"x":1,"y":2,"x":3}"#, "/context", "/context/x"),
+        (
+            r#""context":{"a":{"b":{"k":1,"k":1}}}"#,
+            "/context/a/b",
+            "/context/a/b/k",
+        ),
         (
             r#""context":{"list":[{"k":1},{"k":1,"k":2}]}"#,
             "/context/list/1",
+            "/context/list/1/k",
+        ),
+        (
+            r#""context":{"a/b~":1,"a/b~":2}"#,
+            "/context",
+            "/context/a~1b~0",
         ),
     ] {
         let error = fixture.reject(&raw_event(&[], members), 400, "duplicate_key");
         assert_eq!(error["index"], 0, "{error}");
-        assert_eq!(error["field"], path, "{error}");
+        assert_eq!(error["field"], field, "{error}");
         assert!(
-            error["message"].as_str().unwrap_or_default().contains(path),
+            error["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(object),
             "{error}"
         );
     }
@@ -1046,7 +1060,7 @@ fn duplicate_keys_are_refused_naming_their_path() {
     );
     let error = fixture.reject(&batch, 400, "duplicate_key");
     assert_eq!(error["index"], 1, "{error}");
-    assert_eq!(error["field"], "/before", "{error}");
+    assert_eq!(error["field"], "/before/credit_limit", "{error}");
 }
 
 /// SPEC §3: "400 names the event index and field". A duplicated top-level key is a field.

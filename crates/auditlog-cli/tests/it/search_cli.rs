@@ -105,6 +105,22 @@ fn search_on_a_data_directory_prints_a_table_and_exits_0() {
 }
 
 #[test]
+fn search_and_export_of_a_directory_without_data_exit_2_and_create_nothing() {
+    let dir = tempdir();
+    let data = dir.path().join("nothing-here");
+    for args in [&["search", "alice"][..], &["export"][..], &["tail"][..]] {
+        let out = run(&data, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no auditlog data"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!data.exists(), "{args:?} created {}", data.display());
+    }
+}
+
+#[test]
 fn search_exits_1_when_nothing_matches() {
     let dir = tempdir();
     let data = dir.path().join("data");

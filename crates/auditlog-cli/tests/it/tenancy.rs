@@ -909,3 +909,60 @@ fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         assert_eq!(stored["ip"], want, "trusted={trusted}");
     }
 }
+
+#[test]
+fn user_create_without_a_role_makes_a_viewer_and_disable_ends_their_sign_in() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let out = run(&data, &["user", "create", "--name", "bob"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let password = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    assert!(
+        password.len() >= 16,
+        "a generated password on stdout: {password:?}"
+    );
+    let list = String::from_utf8(run(&data, &["user", "list"]).stdout).expect("utf8");
+    let bob = list
+        .lines()
+        .find(|l| l.starts_with("bob "))
+        .expect("bob listed");
+    assert!(bob.contains("viewer") && bob.contains("active"), "{list}");
+
+    let server = Server::start(&data);
+    let anon = server.client().with_token(None);
+    let viewer = sign_in(&anon, "default", "bob", &password);
+    // A viewer reads but does not export.
+    let headers = viewer.headers();
+    assert_eq!(
+        anon.send("GET", "/api/v1/events", &headers, None).status,
+        200
+    );
+    assert_eq!(
+        anon.send("GET", "/api/v1/export", &headers, None).status,
+        403
+    );
+
+    let out = run(&data, &["user", "disable", "--name", "bob"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = String::from_utf8(run(&data, &["user", "list"]).stdout).expect("utf8");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("bob ") && l.contains("disabled")),
+        "{list}"
+    );
+    assert_eq!(
+        sign_in_reply(&anon, "default", "bob", &password).status,
+        401
+    );
+}
