@@ -9,9 +9,10 @@
 //! NDJSON: one stored event per line with its `leaf_hash` and `proof` (its RFC 9162 inclusion
 //! proof in the checkpoint's tree) and nothing else, so the line without those two members is
 //! the stored event whose RFC 8785 form hashes to `leaf_hash` (SPEC §3, §5). The last line is
-//! `{"checkpoint": <signed note>, "export": <signed note>}`; the export note, signed with the
-//! log's key, states the origin, tree size, line count, the seq of every line in order
-//! ([`encode_seqs`]) and the query, so a missing, added or moved line is found and named.
+//! `{"checkpoint": <signed note>, "export": <signed note>, "seqs": <base64>}`: `seqs` lists
+//! every line's seq in order ([`encode_seqs`]), and the export note, signed with the log's
+//! key, states the origin, tree size, line count, the SHA-256 of that list and the query, so a
+//! missing, added or moved line is found and named.
 //! `auditlog verify --bundle` checks all of it offline.
 //!
 //! CSV (RFC 4180): a header row, `seq` and the columns of SPEC §7 by their names there (User,
@@ -28,6 +29,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
 
 use crate::auth::Permission;
 #[cfg(test)]
@@ -323,10 +325,13 @@ impl Export {
                     .unwrap_or_default()
                     .to_owned(),
             };
+            // The list can be megabytes (a million lines in a random order): the note signs
+            // its hash and stays small.
+            let seqs = std::mem::take(&mut seqs).finish();
             let body = format!(
                 "{EXPORT_NOTE_HEADER}\n{origin}\n{}\n{lines}\n{}\nq={}\n",
                 self.size,
-                STANDARD.encode(&seqs.bytes),
+                STANDARD.encode(Sha256::digest(&seqs)),
                 self.query_text
             );
             let export_note = store
@@ -335,6 +340,7 @@ impl Export {
             let last = serde_json::json!({
                 "checkpoint": self.checkpoint,
                 "export": export_note,
+                "seqs": STANDARD.encode(&seqs),
             });
             let _ = writeln!(buffer, "{last}");
         }
@@ -354,56 +360,91 @@ struct Lines<'a> {
     lines: &'a mut u64,
 }
 
-/// The seqs of an export's lines in order, as the export note carries them: each the
-/// difference from the one before (from 0), zigzag-encoded (0, -1, 1, -2… as 0, 1, 2, 3…) in
-/// LEB128 varints. An export in time or seq order costs one or two bytes a line.
+/// The seqs of an export's lines in order, as the trailer carries them (`"seqs"`, base64; the
+/// export note signs their SHA-256): runs of equal steps, each as two LEB128 varints, the step
+/// from the seq before (from 0) zigzag-encoded (0, -1, 1, -2… as 0, 1, 2, 3…) and how many
+/// lines take it. An export in seq order is one run; in time order, a few bytes per jump.
 #[derive(Default)]
 struct SeqList {
     bytes: Vec<u8>,
     last: u64,
+    /// The current run: its step and length (0: none yet).
+    step: i64,
+    run: u64,
 }
 
 impl SeqList {
     fn push(&mut self, seq: u64) {
-        let delta = seq.wrapping_sub(self.last) as i64;
-        let mut zigzag = ((delta << 1) ^ (delta >> 63)) as u64;
-        loop {
-            let byte = (zigzag & 0x7f) as u8;
-            zigzag >>= 7;
-            if zigzag == 0 {
-                self.bytes.push(byte);
-                break;
-            }
-            self.bytes.push(byte | 0x80);
-        }
+        let step = seq.wrapping_sub(self.last) as i64;
         self.last = seq;
+        if self.run > 0 && step == self.step {
+            self.run += 1;
+            return;
+        }
+        self.flush();
+        self.step = step;
+        self.run = 1;
+    }
+
+    fn flush(&mut self) {
+        if self.run > 0 {
+            let zigzag = ((self.step << 1) ^ (self.step >> 63)) as u64;
+            write_varint(&mut self.bytes, zigzag);
+            write_varint(&mut self.bytes, self.run);
+            self.run = 0;
+        }
+    }
+
+    /// The finished list's bytes.
+    fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        self.bytes
     }
 }
 
-/// The seqs of an export note's list (see [`SeqList`]) from its bytes; `None` if they are not
-/// such a list.
-pub fn decode_seqs(bytes: &[u8]) -> Option<Vec<u64>> {
+fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The varint at `*pos`, moving past it; `None` when cut short or longer than 64 bits.
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*pos)?;
+        *pos += 1;
+        if shift == 63 && byte > 1 {
+            return None;
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The seqs of a trailer's list (see [`SeqList`]); `None` if the bytes are not such a list or
+/// it holds more than `max` seqs (a bundle is untrusted input: a run cannot ask for memory
+/// beyond what the export note says).
+pub fn decode_seqs(bytes: &[u8], max: u64) -> Option<Vec<u64>> {
     let mut seqs = Vec::new();
     let mut last = 0u64;
     let mut pos = 0;
     while pos < bytes.len() {
-        let mut zigzag = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = *bytes.get(pos)?;
-            pos += 1;
-            if shift > 63 || (shift == 63 && byte > 1) {
-                return None;
-            }
-            zigzag |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
+        let zigzag = read_varint(bytes, &mut pos)?;
+        let run = read_varint(bytes, &mut pos)?;
+        if run == 0 || run > max - seqs.len() as u64 {
+            return None;
         }
-        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
-        last = last.wrapping_add(delta as u64);
-        seqs.push(last);
+        let step = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        for _ in 0..run {
+            last = last.wrapping_add(step as u64);
+            seqs.push(last);
+        }
     }
     Some(seqs)
 }
@@ -414,7 +455,7 @@ pub fn encode_seqs(seqs: &[u64]) -> Vec<u8> {
     for &seq in seqs {
         list.push(seq);
     }
-    list.bytes
+    list.finish()
 }
 
 /// A part of a page, read and (for CSV) formatted off the main thread.
@@ -787,33 +828,36 @@ mod tests {
     }
 
     #[test]
-    fn the_seq_list_of_an_export_note_round_trips_and_is_small_in_order() {
-        let cases: [&[u64]; 5] = [
+    fn the_seq_list_of_an_export_round_trips_and_is_small_in_order() {
+        let cases: [&[u64]; 6] = [
             &[],
             &[1, 2, 3, 4, 5],
             &[9_007_199_254_740_991, 1, 9_007_199_254_740_991, 7],
-            &[500, 499, 498, 1000, 2],
+            &[500, 499, 498, 1000, 2, 2, 2],
             &[u64::MAX, 0, u64::MAX],
+            &[10, 20, 30, 31, 32, 1, 2, 3],
         ];
         for seqs in cases {
-            assert_eq!(decode_seqs(&encode_seqs(seqs)).as_deref(), Some(seqs));
+            let decoded = decode_seqs(&encode_seqs(seqs), seqs.len() as u64);
+            assert_eq!(decoded.as_deref(), Some(seqs));
         }
-        // In order, a line costs one byte; the first seq, and big jumps, more.
-        assert_eq!(encode_seqs(&[1, 2, 3, 4]), [2, 2, 2, 2]);
-        assert_eq!(encode_seqs(&[3, 2]), [6, 1]);
-        assert_eq!(encode_seqs(&(1..=1000).collect::<Vec<_>>()).len(), 1000);
-        // A varint cut short, or longer than 64 bits, is no list.
-        assert_eq!(decode_seqs(&[0x80]), None);
-        assert_eq!(decode_seqs(&[0xff; 11]), None);
+        // Runs of one step are one pair: a whole export in seq order is two bytes or so.
+        assert_eq!(encode_seqs(&[1, 2, 3, 4]), [2, 4]);
+        assert_eq!(encode_seqs(&[3, 2]), [6, 1, 1, 1]);
         assert_eq!(
-            decode_seqs(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
-            None
+            encode_seqs(&(1..=1_000_000).collect::<Vec<_>>()),
+            [2, 0xc0, 0x84, 0x3d]
         );
-        assert_eq!(
-            decode_seqs(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
-                .map(|s| s.len()),
-            Some(1)
-        );
+        let descending: Vec<u64> = (1..=1000).rev().collect();
+        assert_eq!(encode_seqs(&descending), [0xd0, 0x0f, 1, 1, 0xe7, 0x07]);
+        // Cut short, longer than 64 bits, a run of 0, or more seqs than allowed: no list.
+        assert_eq!(decode_seqs(&[0x80], 10), None);
+        assert_eq!(decode_seqs(&[2], 10), None);
+        assert_eq!(decode_seqs(&[2, 0], 10), None);
+        assert_eq!(decode_seqs(&[0xff; 11], 10), None);
+        assert_eq!(decode_seqs(&[2, 11], 10), None);
+        assert_eq!(decode_seqs(&[2, 0xff, 0xff, 0xff, 0xff, 0x0f], 10), None);
+        assert_eq!(decode_seqs(&[2, 10], 10).map(|s| s.len()), Some(10));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use auditlog_ledger::note::{NoteVerifier, open_checkpoint};
 use auditlog_server::{EXPORT_NOTE_HEADER, decode_seqs};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
 
 /// One problem found in a bundle.
 #[derive(Debug, Clone)]
@@ -125,15 +126,22 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     let manifest_fields: Option<Vec<String>> = manifest
         .as_deref()
         .map(|body| body.split('\n').map(str::to_owned).collect());
-    // The seqs of the exported lines, in order, as the export note signs them.
+    // The seqs of the exported lines, in order: the trailer's list, whose SHA-256 the export
+    // note signs.
+    let list = trailer
+        .as_ref()
+        .and_then(|t| t.get("seqs"))
+        .and_then(Value::as_str)
+        .and_then(|text| STANDARD.decode(text).ok());
     let mut expected: Option<Vec<u64>> = None;
     if let Some(fields) = &manifest_fields {
-        let seqs = fields
-            .get(4)
-            .and_then(|text| STANDARD.decode(text).ok())
-            .and_then(|bytes| decode_seqs(&bytes))
-            .filter(|seqs| fields.get(3) == Some(&seqs.len().to_string()));
-        if fields.len() < 6 || fields[0] != EXPORT_NOTE_HEADER || seqs.is_none() {
+        let stated_lines = fields.get(3).and_then(|n| n.parse::<u64>().ok());
+        let signed_hash = fields.get(4).and_then(|h| STANDARD.decode(h).ok());
+        if fields.len() < 6
+            || fields[0] != EXPORT_NOTE_HEADER
+            || stated_lines.is_none()
+            || signed_hash.is_none()
+        {
             problems.push(problem(
                 "malformed",
                 last_line,
@@ -141,7 +149,6 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
                 format!("the export note is not an {EXPORT_NOTE_HEADER} note"),
             ));
         } else {
-            expected = seqs;
             if empty_log && (fields[2] != "0" || fields[1] != verifier.name()) {
                 problems.push(problem(
                     "bad_signature",
@@ -163,6 +170,28 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
                         fields[1], fields[2], cp.origin, cp.size
                     ),
                 ));
+            }
+            let stated = stated_lines.unwrap_or(0);
+            if list.as_deref().map(|l| Sha256::digest(l).to_vec()) != signed_hash {
+                problems.push(problem(
+                    "bad_signature",
+                    last_line,
+                    None,
+                    "the trailer's list of seqs is not the one the export note signs".into(),
+                ));
+            } else {
+                expected = list
+                    .as_deref()
+                    .and_then(|l| decode_seqs(l, stated))
+                    .filter(|seqs| seqs.len() as u64 == stated);
+                if expected.is_none() {
+                    problems.push(problem(
+                        "malformed",
+                        last_line,
+                        None,
+                        format!("the trailer's list of seqs does not hold {stated} seqs"),
+                    ));
+                }
             }
         }
     }

@@ -655,6 +655,30 @@ fn export_bundle_with_a_deleted_line_is_missing_at_the_line_after_the_gap() {
 }
 
 #[test]
+fn export_bundle_whose_seq_list_was_rewritten_to_hide_a_deleted_line_has_a_bad_signature() {
+    let fx = fixture(9111);
+    let mut lines = fx.lines.clone();
+    let mut trailer: Value = serde_json::from_str(&lines.pop().expect("trailer")).expect("json");
+    lines.remove(19);
+    let seqs: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("json")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    trailer["seqs"] = json!(STANDARD.encode(auditlog_server::encode_seqs(&seqs)));
+    lines.push(trailer.to_string());
+    let verdict = fx.tampered("relisted.ndjson", &lines);
+    let trailer_line = lines.len() as u64;
+    assert_eq!(
+        verdict.kinds_and_lines(),
+        [("bad_signature".to_owned(), trailer_line)]
+    );
+}
+
+#[test]
 fn export_bundle_with_a_line_moved_away_is_missing_where_it_was_and_inserted_where_it_is() {
     let fx = fixture(9110);
     let mut lines = fx.lines.clone();
