@@ -57,9 +57,14 @@ impl FindingKind {
     }
 }
 
+/// The kind in words, as SPEC §5 names it ("bad signature"); [`FindingKind::as_str`] is the
+/// code JSON carries (`bad_signature`).
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            FindingKind::BadSignature => f.write_str("bad signature"),
+            other => f.write_str(other.as_str()),
+        }
     }
 }
 

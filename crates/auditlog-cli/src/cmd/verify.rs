@@ -53,10 +53,14 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     // The tenant's trail log (auditlog's records of its own use) is checked with it.
     let trail = store.verify(&tenant.trail(), &|_, _| {})?;
     bar.finish_and_clear();
-    let anchor_findings = match &args.anchors {
-        Some(dir) => check_anchors(&store, &tenant, dir, args.key.as_deref())?,
-        None => Vec::new(),
+    let (anchors_checked, anchor_findings) = match &args.anchors {
+        Some(dir) => {
+            let (checked, findings) = check_anchors(&store, &tenant, dir, args.key.as_deref())?;
+            (Some(checked), findings)
+        }
+        None => (None, Vec::new()),
     };
+    let clean = report.is_clean() && trail.is_clean() && anchor_findings.is_empty();
     let seconds = started.elapsed().as_secs_f64();
     match args.format {
         Format::Json => {
@@ -81,13 +85,13 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                 "{}",
                 json!({
                     "tenant": report.tenant,
-                    "ok": report.is_clean() && trail.is_clean(),
+                    "ok": clean,
                     "tree_size": report.tree_size,
                     "events_checked": report.events_checked,
                     "checkpoints_checked": report.checkpoints_checked,
                     "latest_checkpoint": report.latest_checkpoint,
                     "findings": report.findings.len() as u64 + report.more_findings + anchor_findings.len() as u64,
-                    "anchors_checked": args.anchors.as_ref().map(|_| anchor_findings.len()),
+                    "anchors_checked": anchors_checked,
                     "trail": {"tree_size": trail.tree_size, "findings": trail.findings.len() as u64 + trail.more_findings},
                     "seconds": seconds,
                 })
@@ -97,7 +101,10 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             for finding in &anchor_findings {
                 super::out(format!(
                     "{} at anchored size {} ({}): {}",
-                    finding.kind, finding.size, finding.file, finding.detail
+                    words(finding.kind),
+                    finding.size,
+                    finding.file,
+                    finding.detail
                 ))?;
             }
             for finding in &report.findings {
@@ -120,11 +127,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                     None => super::out(format!("trail log: {}: {}", finding.kind, finding.detail))?,
                 }
             }
-            let verdict = if report.is_clean() && trail.is_clean() && anchor_findings.is_empty() {
-                "ok"
-            } else {
-                "FAILED"
-            };
+            let verdict = if clean { "ok" } else { "FAILED" };
             super::out(format!(
                 "{verdict}: tenant {}, {} events, {} checkpoints (latest {}), {} findings, {:.2}s",
                 report.tenant,
@@ -138,13 +141,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             ))?;
         }
     }
-    Ok(
-        if report.is_clean() && trail.is_clean() && anchor_findings.is_empty() {
-            Outcome::Ok
-        } else {
-            Outcome::Found
-        },
-    )
+    Ok(if clean { Outcome::Ok } else { Outcome::Found })
 }
 
 /// A disagreement between the log and an anchored checkpoint.
@@ -163,7 +160,7 @@ fn check_anchors(
     tenant: &auditlog_core::tenant::TenantId,
     dir: &std::path::Path,
     key: Option<&str>,
-) -> anyhow::Result<Vec<AnchorFinding>> {
+) -> anyhow::Result<(usize, Vec<AnchorFinding>)> {
     use auditlog_ledger::merkle::verify_consistency;
     use auditlog_ledger::note::{NoteVerifier, open_checkpoint};
     let verifier = match key {
@@ -186,6 +183,7 @@ fn check_anchors(
         None
     };
     let mut findings = Vec::new();
+    let checked = files.len();
     for path in files {
         let file = path.display().to_string();
         let note = std::fs::read_to_string(&path)?;
@@ -233,7 +231,13 @@ fn check_anchors(
             });
         }
     }
-    Ok(findings)
+    Ok((checked, findings))
+}
+
+/// A finding's kind as the text output words it (SPEC §5: "bad signature"); JSON keeps the
+/// code (`bad_signature`).
+fn words(kind: &str) -> String {
+    kind.replace('_', " ")
 }
 
 fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Result<Outcome> {
@@ -263,11 +267,15 @@ fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Re
                 match problem.seq {
                     Some(seq) => super::out(format!(
                         "{} line {} (seq {seq}): {}",
-                        problem.kind, problem.line, problem.detail
+                        words(problem.kind),
+                        problem.line,
+                        problem.detail
                     ))?,
                     None => super::out(format!(
                         "{} line {}: {}",
-                        problem.kind, problem.line, problem.detail
+                        words(problem.kind),
+                        problem.line,
+                        problem.detail
                     ))?,
                 }
             }

@@ -75,6 +75,21 @@ fn every_checkpoint_is_anchored_and_an_intact_log_agrees_with_them() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
+    let out = run(
+        &data,
+        &[
+            "verify",
+            "--anchors",
+            anchors.to_str().expect("utf8"),
+            "--format",
+            "json",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("summary")).expect("json");
+    assert_eq!(summary["anchors_checked"], 3, "{text}");
+    assert_eq!(summary["ok"], true, "{text}");
 }
 
 #[test]
@@ -154,19 +169,27 @@ fn anchors_signed_by_another_key_are_reported() {
     assert!(out.status.success());
     let key = String::from_utf8(run(&other, &["key", "show"]).stdout).expect("utf8");
     assert!(key.starts_with("auditlog/default+"), "{key}");
-    let out = run(
-        &data,
-        &[
-            "verify",
-            "--anchors",
-            anchors.to_str().expect("utf8"),
-            "--key",
-            key.trim(),
-        ],
-    );
+    let args = [
+        "verify",
+        "--anchors",
+        anchors.to_str().expect("utf8"),
+        "--key",
+        key.trim(),
+    ];
+    let out = run(&data, &args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("bad_signature"), "{text}");
+    assert!(text.contains("bad signature"), "{text}");
+    // In JSON the log itself is clean, but the summary is not ok: anchors count too.
+    let mut args = args.to_vec();
+    args.extend(["--format", "json"]);
+    let out = run(&data, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"kind\":\"bad_signature\""), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("summary")).expect("json");
+    assert_eq!(summary["ok"], false, "{text}");
 }
 
 #[test]

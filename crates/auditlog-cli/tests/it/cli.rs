@@ -211,7 +211,15 @@ fn a_key_dir_keeps_signing_keys_outside_the_data_directory() {
     // makes up a new key.
     let out = run(&data, &["verify", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("bad_signature"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"kind\":\"bad_signature\""));
+    // The text output words the kind as SPEC §5 does.
+    let out = run(&data, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with("bad signature seq ")),
+        "{text}"
+    );
     assert!(!data.join("keys/default.key").exists());
 }
 
