@@ -199,6 +199,17 @@ impl SearchEngine {
         Ok(size)
     }
 
+    /// Waits until the tenant's first `size` events are searchable (a reader pinned to a tree
+    /// of that size, such as an export, need not wait for events stored since).
+    pub fn catch_up_through(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+        timeout: Duration,
+    ) -> Result<(), SearchError> {
+        self.tenant(tenant)?.visible_through(size, timeout)
+    }
+
     /// Deletes the tenant's index and builds it again from the log, calling `progress(done,
     /// total)` now and then.
     pub fn rebuild(
@@ -230,15 +241,39 @@ impl SearchEngine {
         Ok(())
     }
 
-    /// A page of matches of `request`, evaluated at `now` (for relative times).
+    /// A page of matches of `request`, evaluated at `now` (for relative times), once every
+    /// event stored before the call is searchable.
     pub fn search(
         &self,
         tenant: &TenantId,
         request: &SearchRequest,
         now: Timestamp,
     ) -> Result<SearchPage, SearchError> {
+        self.search_through(tenant, request, now, None)
+    }
+
+    /// [`SearchEngine::search`] for a reader pinned to a tree of `size` events (an export):
+    /// it waits only until those are searchable, not for events stored since, so a long
+    /// export does not fail while ingest outruns the index. The page may hold later seqs.
+    pub fn search_pinned(
+        &self,
+        tenant: &TenantId,
+        request: &SearchRequest,
+        now: Timestamp,
+        size: u64,
+    ) -> Result<SearchPage, SearchError> {
+        self.search_through(tenant, request, now, Some(size))
+    }
+
+    fn search_through(
+        &self,
+        tenant: &TenantId,
+        request: &SearchRequest,
+        now: Timestamp,
+        through: Option<u64>,
+    ) -> Result<SearchPage, SearchError> {
         let limit = request.limit.clamp(1, MAX_LIMIT);
-        let (index, searcher) = self.searcher(tenant)?;
+        let (index, searcher) = self.searcher(tenant, through)?;
         let query = translate(&request.query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let (mut hits, counted) = exec::top(
@@ -278,14 +313,15 @@ impl SearchEngine {
         query: &Query,
         now: Timestamp,
     ) -> Result<u64, SearchError> {
-        let (index, searcher) = self.searcher(tenant)?;
+        let (index, searcher) = self.searcher(tenant, None)?;
         let query = translate(query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         Ok(exec::count(&searcher, weight.as_ref())?)
     }
 
     /// Every match of `query` with a seq up to `max_seq`, as a set of seqs (for exports in
-    /// seq order: one pass over the index, then the log is read in order).
+    /// seq order: one pass over the index, then the log is read in order). Waits only until
+    /// the events through `max_seq` are searchable.
     pub fn matching_seqs(
         &self,
         tenant: &TenantId,
@@ -293,7 +329,7 @@ impl SearchEngine {
         max_seq: u64,
         now: Timestamp,
     ) -> Result<SeqSet, SearchError> {
-        let (index, searcher) = self.searcher(tenant)?;
+        let (index, searcher) = self.searcher(tenant, Some(max_seq))?;
         let query = translate(query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         Ok(exec::matching_seqs(&searcher, weight.as_ref(), max_seq)?)
@@ -308,7 +344,7 @@ impl SearchEngine {
         limit: usize,
         now: Timestamp,
     ) -> Result<Facets, SearchError> {
-        let (index, searcher) = self.searcher(tenant)?;
+        let (index, searcher) = self.searcher(tenant, None)?;
         let query = translate(query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let total = exec::count(&searcher, weight.as_ref())?;
@@ -334,7 +370,7 @@ impl SearchEngine {
         interval_secs: Option<i64>,
         now: Timestamp,
     ) -> Result<Histogram, SearchError> {
-        let (index, searcher) = self.searcher(tenant)?;
+        let (index, searcher) = self.searcher(tenant, None)?;
         let query = translate(query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let Some((lo, hi)) = exec::time_span(&searcher, weight.as_ref())? else {
@@ -398,13 +434,18 @@ impl SearchEngine {
         }
     }
 
-    /// The tenant's index made current with the log, and a searcher on it.
+    /// The tenant's index made current with the log (or with its first `through` events), and
+    /// a searcher on it.
     fn searcher(
         &self,
         tenant: &TenantId,
+        through: Option<u64>,
     ) -> Result<(Arc<TenantIndex>, tantivy::Searcher), SearchError> {
         let index = self.tenant(tenant)?;
-        let size = self.store.tree_size(tenant)?;
+        let size = match through {
+            Some(size) => size,
+            None => self.store.tree_size(tenant)?,
+        };
         index.visible_through(size, self.options.visible_timeout)?;
         let searcher = index.reader.searcher();
         Ok((index, searcher))

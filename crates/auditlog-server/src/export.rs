@@ -11,8 +11,9 @@
 //! the stored event whose RFC 8785 form hashes to `leaf_hash` (SPEC §3, §5). The last line is
 //! `{"checkpoint": <signed note>, "export": <signed note>, "seqs": <base64>}`: `seqs` lists
 //! every line's seq in order ([`encode_seqs`]), and the export note, signed with the log's
-//! key, states the origin, tree size, line count, the SHA-256 of that list and the query, so a
-//! missing, added or moved line is found and named.
+//! key, states the origin, tree size, line count, the SHA-256 of that list and the query (as
+//! a JSON string), so a missing, added or moved line is found and named, and the verifier
+//! shows which query and tree the export answers.
 //! `auditlog verify --bundle` checks all of it offline.
 //!
 //! CSV (RFC 4180): a header row, `seq` and the columns of SPEC §7 by their names there (User,
@@ -98,8 +99,9 @@ pub async fn export(
     let (size, checkpoint) = blocking(move || {
         let pinned = pin_checkpoint(store.as_ref(), &pinned_tenant)?;
         // The index must reach the pinned tree before the 200 goes out: a lag found later
-        // could only break the body off.
-        engine.catch_up(&pinned_tenant, Duration::from_secs(10))?;
+        // could only break the body off. Events stored since are not waited for, here or
+        // by the pages (`search_pinned`): ingest may outrun the index during a long export.
+        engine.catch_up_through(&pinned_tenant, pinned.0, Duration::from_secs(10))?;
         Ok(pinned)
     })
     .await?;
@@ -288,7 +290,7 @@ impl Export {
         } else if self.size > 0 {
             loop {
                 let page = engine
-                    .search(&self.tenant, &self.request, now)
+                    .search_pinned(&self.tenant, &self.request, now, self.size)
                     .map_err(|e| e.to_string())?;
                 let seqs: Vec<u64> = page
                     .hits
@@ -328,11 +330,12 @@ impl Export {
             // The list can be megabytes (a million lines in a random order): the note signs
             // its hash and stays small.
             let seqs = std::mem::take(&mut seqs).finish();
+            // The query as a JSON string: a tab, CR or newline in it cannot break the note.
             let body = format!(
                 "{EXPORT_NOTE_HEADER}\n{origin}\n{}\n{lines}\n{}\nq={}\n",
                 self.size,
                 STANDARD.encode(Sha256::digest(&seqs)),
-                self.query_text
+                serde_json::Value::from(self.query_text.as_str())
             );
             let export_note = store
                 .sign_note(&self.tenant, &body)

@@ -5,10 +5,11 @@
 //!   disagree (origin, tree size);
 //! - `altered` — a line's event does not hash to its `leaf_hash`, or its proof does not lead
 //!   to the checkpoint's root (edited event, edited hash, or an event from another tree);
-//! - `missing` / `inserted` / `reordered` — the lines' seqs differ from the list the export
-//!   note signs: events were removed before a line (their seqs are named), a line is not part
-//!   of the export (or a copy), or two lines are swapped (a line moved further reads as
-//!   missing where it was and inserted where it is);
+//! - `missing` / `inserted` / `reordered` — the lines' seqs differ from the trailer's list,
+//!   whose hash the export note signs: events are absent (named, at the line where they
+//!   belong), a line is not part of the export (or repeats one), or lines are out of the
+//!   listed order (the fewest lines that explain it; two adjacent lines swapped are one
+//!   finding);
 //! - `truncated` — lines are missing at the end;
 //! - `malformed` — a line is not a JSON object of the expected shape.
 
@@ -36,6 +37,8 @@ pub struct Problem {
 pub struct BundleReport {
     pub lines: u64,
     pub tree_size: u64,
+    /// The query the export note signs (what the export claims to hold all matches of).
+    pub query: Option<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -134,13 +137,19 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
         .and_then(Value::as_str)
         .and_then(|text| STANDARD.decode(text).ok());
     let mut expected: Option<Vec<u64>> = None;
+    let mut signed_query = None;
     if let Some(fields) = &manifest_fields {
+        signed_query = fields
+            .get(5)
+            .and_then(|q| q.strip_prefix("q="))
+            .and_then(|q| serde_json::from_str::<String>(q).ok());
         let stated_lines = fields.get(3).and_then(|n| n.parse::<u64>().ok());
         let signed_hash = fields.get(4).and_then(|h| STANDARD.decode(h).ok());
         if fields.len() < 6
             || fields[0] != EXPORT_NOTE_HEADER
             || stated_lines.is_none()
             || signed_hash.is_none()
+            || signed_query.is_none()
         {
             problems.push(problem(
                 "malformed",
@@ -281,100 +290,183 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     Ok(BundleReport {
         lines: count,
         tree_size: checkpoint.map_or(0, |cp| cp.size),
+        query: signed_query,
         problems,
     })
 }
 
 /// The lines' seqs (`None`: a malformed line, already reported) against the list the export
-/// note signs: where events are missing, lines were added, or two lines swapped. `numbers` are
-/// the lines' numbers in the file, `last_line` the trailer's.
+/// note signs. `numbers` are the lines' numbers in the file, `last_line` the trailer's.
+///
+/// - `missing`: listed seqs no line holds, reported (a run at a time) at the line where they
+///   belong, or `truncated` at the trailer when nothing listed follows them;
+/// - `inserted`: a line whose seq is not listed, or a second line with the same seq;
+/// - `reordered`: lines out of the listed order — those outside a longest run that keeps the
+///   order (so one moved line is named, not everything it jumped over), and two adjacent
+///   lines swapped are named together.
 fn compare_seqs(
     expected: &[u64],
     found: &[Option<u64>],
     numbers: &[u64],
     last_line: u64,
 ) -> Vec<Problem> {
-    let place: std::collections::HashMap<u64, usize> = expected
+    use std::collections::HashMap;
+    let place: HashMap<u64, usize> = expected
         .iter()
         .enumerate()
         .map(|(idx, &seq)| (seq, idx))
         .collect();
-    let named = |seqs: &[u64]| {
-        let shown: Vec<String> = seqs.iter().take(5).map(u64::to_string).collect();
-        let more = if seqs.len() > 5 {
-            format!(" and {} more", seqs.len() - 5)
+    let mut problems: Vec<(u64, Problem)> = Vec::new();
+    // The first line holding each listed seq, by its place in the list.
+    let mut line_of: Vec<Option<usize>> = vec![None; expected.len()];
+    // (line index, place in the list) of the first occurrences, in file order.
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    for (at, seq) in found.iter().enumerate() {
+        let Some(seq) = *seq else { continue };
+        let line = numbers[at];
+        match place.get(&seq) {
+            Some(&idx) if line_of[idx].is_none() => {
+                line_of[idx] = Some(at);
+                kept.push((at, idx));
+            }
+            Some(_) => problems.push((
+                line,
+                Problem {
+                    kind: "inserted",
+                    line,
+                    seq: Some(seq),
+                    detail: format!("event {seq} is on an earlier line already"),
+                },
+            )),
+            None => problems.push((
+                line,
+                Problem {
+                    kind: "inserted",
+                    line,
+                    seq: Some(seq),
+                    detail: format!("event {seq} is not part of this export"),
+                },
+            )),
+        }
+    }
+    // Lines out of order: those outside a longest increasing run of list places.
+    let in_order = longest_increasing(&kept);
+    let out_of_order: Vec<usize> = (0..kept.len()).filter(|k| !in_order[*k]).collect();
+    let mut named = std::collections::HashSet::new();
+    for &k in &out_of_order {
+        let (at, idx) = kept[k];
+        if !named.insert(k) {
+            continue;
+        }
+        // An adjacent pair swapped: one finding at the first of the two.
+        let swapped = [k.wrapping_sub(1), k + 1].into_iter().find(|&other| {
+            kept.get(other).is_some_and(|&(other_at, other_idx)| {
+                other_at.abs_diff(at) == 1
+                    && other_idx.abs_diff(idx) == 1
+                    && (other_at < at) == (other_idx > idx)
+            })
+        });
+        let line = numbers[at];
+        if let Some(other) = swapped {
+            named.insert(other);
+            let (first, second) = (
+                numbers[at.min(kept[other].0)],
+                numbers[at.max(kept[other].0)],
+            );
+            problems.push((
+                first,
+                Problem {
+                    kind: "reordered",
+                    line: first,
+                    seq: Some(
+                        expected[if kept[other].0 < at {
+                            kept[other].1
+                        } else {
+                            idx
+                        }],
+                    ),
+                    detail: format!("lines {first} and {second} are swapped"),
+                },
+            ));
+        } else {
+            problems.push((
+                line,
+                Problem {
+                    kind: "reordered",
+                    line,
+                    seq: Some(expected[idx]),
+                    detail: format!(
+                        "event {} is out of order: the export lists it as its line {}",
+                        expected[idx],
+                        idx + 1
+                    ),
+                },
+            ));
+        }
+    }
+    // Listed seqs no line holds, a run at a time, at the line of the next listed event
+    // present (or the trailer).
+    let mut idx = 0;
+    while idx < expected.len() {
+        if line_of[idx].is_some() {
+            idx += 1;
+            continue;
+        }
+        let start = idx;
+        while idx < expected.len() && line_of[idx].is_none() {
+            idx += 1;
+        }
+        let gone = &expected[start..idx];
+        let shown: Vec<String> = gone.iter().take(5).map(u64::to_string).collect();
+        let more = if gone.len() > 5 {
+            format!(" and {} more", gone.len() - 5)
         } else {
             String::new()
         };
-        format!("{}{more}", shown.join(", "))
-    };
-    let mut problems = Vec::new();
-    let (mut want, mut at) = (0, 0);
-    while at < found.len() {
-        let line = numbers[at];
-        let Some(seq) = found[at] else {
-            // A malformed line stands in for the event expected there.
-            want += 1;
-            at += 1;
-            continue;
-        };
-        if expected.get(want) == Some(&seq) {
-            want += 1;
-            at += 1;
-        } else if expected.get(want + 1) == Some(&seq)
-            && found.get(at + 1).copied().flatten() == expected.get(want).copied()
-        {
-            problems.push(Problem {
-                kind: "reordered",
-                line,
-                seq: Some(seq),
-                detail: format!(
-                    "lines {line} and {} are swapped",
-                    numbers.get(at + 1).copied().unwrap_or(line + 1)
-                ),
-            });
-            want += 2;
-            at += 2;
-        } else if let Some(&idx) = place.get(&seq).filter(|&&idx| idx > want) {
-            let gone = &expected[want..idx];
-            problems.push(Problem {
+        let listed = format!("{}{more}", shown.join(", "));
+        let problem = match line_of[idx..].iter().flatten().next() {
+            Some(&at) => Problem {
                 kind: "missing",
-                line,
+                line: numbers[at],
                 seq: Some(gone[0]),
                 detail: format!(
-                    "{} event(s) are missing before this line: seq {}",
-                    gone.len(),
-                    named(gone)
+                    "{} event(s) are missing before this line: seq {listed}",
+                    gone.len()
                 ),
-            });
-            want = idx + 1;
-            at += 1;
+            },
+            None => Problem {
+                kind: "truncated",
+                line: last_line,
+                seq: Some(gone[0]),
+                detail: format!("the last {} line(s) are missing: seq {listed}", gone.len()),
+            },
+        };
+        problems.push((problem.line, problem));
+    }
+    problems.sort_by_key(|(line, _)| *line);
+    problems.into_iter().map(|(_, problem)| problem).collect()
+}
+
+/// Which of `kept` (line, list place) lie on one longest run of increasing list places, in
+/// O(n log n) (patience sorting with back links).
+fn longest_increasing(kept: &[(usize, usize)]) -> Vec<bool> {
+    // tails[len] = index into `kept` of the smallest last place of a run of length len + 1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut back: Vec<Option<usize>> = vec![None; kept.len()];
+    for (k, &(_, place)) in kept.iter().enumerate() {
+        let len = tails.partition_point(|&t| kept[t].1 < place);
+        back[k] = len.checked_sub(1).map(|l| tails[l]);
+        if len == tails.len() {
+            tails.push(k);
         } else {
-            problems.push(Problem {
-                kind: "inserted",
-                line,
-                seq: Some(seq),
-                detail: if place.contains_key(&seq) {
-                    format!("event {seq} is in the export once already, earlier")
-                } else {
-                    format!("event {seq} is not part of this export")
-                },
-            });
-            at += 1;
+            tails[len] = k;
         }
     }
-    if want < expected.len() {
-        let gone = &expected[want..];
-        problems.push(Problem {
-            kind: "truncated",
-            line: last_line,
-            seq: Some(gone[0]),
-            detail: format!(
-                "the last {} line(s) are missing: seq {}",
-                gone.len(),
-                named(gone)
-            ),
-        });
+    let mut on_run = vec![false; kept.len()];
+    let mut next = tails.last().copied();
+    while let Some(k) = next {
+        on_run[k] = true;
+        next = back[k];
     }
-    problems
+    on_run
 }

@@ -37,9 +37,10 @@ pub struct Args {
     /// Largest request body in bytes.
     #[arg(long, env = "AUDITLOG_MAX_BODY_BYTES", default_value_t = 10 << 20)]
     max_body_bytes: usize,
-    /// Largest single event in bytes, as sent (a larger one is a 400 naming its index).
+    /// Largest single event in bytes, as sent (a larger one is a 400 naming its index); at
+    /// most 16 MiB, so that its stored form stays within what every reader accepts.
     #[arg(long, env = "AUDITLOG_MAX_EVENT_BYTES", default_value_t = 1 << 20,
-          value_parser = clap::value_parser!(u64).range(2..=(64 << 20)))]
+          value_parser = clap::value_parser!(u64).range(2..=(16 << 20)))]
     max_event_bytes: u64,
     /// Deepest nesting of objects and arrays in an event (the event object is depth 1); at
     /// most 64, the depth every reader of stored events accepts.

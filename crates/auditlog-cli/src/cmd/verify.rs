@@ -90,7 +90,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                     "events_checked": report.events_checked,
                     "checkpoints_checked": report.checkpoints_checked,
                     "latest_checkpoint": report.latest_checkpoint,
-                    "findings": report.findings.len() as u64 + report.more_findings + anchor_findings.len() as u64,
+                    "findings": report.findings.len() as u64 + report.more_findings + anchor_findings.len() as u64 + trail.findings.len() as u64 + trail.more_findings,
                     "anchors_checked": anchors_checked,
                     "trail": {"tree_size": trail.tree_size, "findings": trail.findings.len() as u64 + trail.more_findings},
                     "seconds": seconds,
@@ -136,7 +136,11 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                 report
                     .latest_checkpoint
                     .map_or_else(|| "none".to_owned(), |s| s.to_string()),
-                report.findings.len() as u64 + report.more_findings,
+                report.findings.len() as u64
+                    + report.more_findings
+                    + trail.findings.len() as u64
+                    + trail.more_findings
+                    + anchor_findings.len() as u64,
                 seconds
             ))?;
         }
@@ -259,6 +263,7 @@ fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Re
                 "ok": clean,
                 "lines": report.lines,
                 "tree_size": report.tree_size,
+                "query": report.query,
                 "findings": report.problems.len(),
             }))?;
         }
@@ -279,8 +284,15 @@ fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Re
                     ))?,
                 }
             }
+            // What the export claims to be: every match of this query in that tree. A
+            // filtered export verifies too, so the reader must see which filter.
+            let query = match report.query.as_deref() {
+                Some("") => "every event".to_owned(),
+                Some(q) => format!("the events matching {}", json!(q)),
+                None => "an unknown query".to_owned(),
+            };
             super::out(format!(
-                "{}: {} events against the signed tree of size {}, {} findings",
+                "{}: {} events against the signed tree of size {} ({query}), {} findings",
                 if clean { "ok" } else { "FAILED" },
                 report.lines,
                 report.tree_size,

@@ -603,7 +603,7 @@ fn every_administrative_action_and_read_leaves_its_record_in_the_trail() {
             .collect();
         assert_eq!(tables, ["alert"], "{q}: {}", page.text);
     }
-    let reply = admin.get(&format!("/api/v1/events?q={}", enc("table:auditlog*")));
+    let reply = admin.get(&format!("/api/v1/events?q={}", enc("table:auditlog.*")));
     assert!(
         reply.json()["total"].as_u64().unwrap_or(0) > 5,
         "{}",
