@@ -56,17 +56,81 @@ fn decode_hash(value: Option<&Value>) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<BundleReport> {
-    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    // Non-blank lines with their line numbers in the file.
-    let mut lines: Vec<String> = Vec::new();
-    let mut numbers: Vec<u64> = Vec::new();
-    for (idx, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("read {}", path.display()))?;
-        if !line.trim().is_empty() {
-            lines.push(line);
-            numbers.push(idx as u64 + 1);
+/// Longest line read whole; a longer one is `malformed` (a line of a genuine export is an
+/// event of at most a few MiB, the trailer a few bytes per line of the export).
+const MAX_LINE_BYTES: usize = 256 << 20;
+
+/// The lines of a file, one at a time, with their numbers (from 1): blank lines are skipped,
+/// and a line longer than [`MAX_LINE_BYTES`] comes back empty (`too_long`), never held whole.
+struct Lines {
+    reader: std::io::BufReader<std::fs::File>,
+    number: u64,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    fn open(path: &std::path::Path) -> anyhow::Result<Lines> {
+        let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        Ok(Lines {
+            reader: std::io::BufReader::with_capacity(1 << 20, file),
+            number: 0,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// The next non-blank line: its number, its bytes, and whether it was too long.
+    fn next(&mut self) -> std::io::Result<Option<(u64, &[u8], bool)>> {
+        loop {
+            self.buffer.clear();
+            let mut too_long = false;
+            let mut any = false;
+            loop {
+                let available = self.reader.fill_buf()?;
+                if available.is_empty() {
+                    break;
+                }
+                any = true;
+                let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+                    Some(end) => (&available[..end], Some(end + 1)),
+                    None => (available, None),
+                };
+                if self.buffer.len() + chunk.len() > MAX_LINE_BYTES {
+                    too_long = true;
+                } else if !too_long {
+                    self.buffer.extend_from_slice(chunk);
+                }
+                let used = done.unwrap_or(chunk.len());
+                self.reader.consume(used);
+                if done.is_some() {
+                    break;
+                }
+            }
+            if !any {
+                return Ok(None);
+            }
+            self.number += 1;
+            if too_long {
+                self.buffer.clear();
+                return Ok(Some((self.number, &self.buffer, true)));
+            }
+            if !self.buffer.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((self.number, &self.buffer, false)));
+            }
         }
+    }
+}
+
+pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<BundleReport> {
+    let read_error = |e: std::io::Error| anyhow::anyhow!("read {}: {e}", path.display());
+    // First pass: the last non-blank line (the trailer), and how many lines come before it.
+    let mut reader = Lines::open(path)?;
+    let mut last: Option<(u64, Vec<u8>, bool)> = None;
+    let mut event_lines = 0u64;
+    while let Some((number, line, too_long)) = reader.next().map_err(read_error)? {
+        if last.is_some() {
+            event_lines += 1;
+        }
+        last = Some((number, line.to_vec(), too_long));
     }
     let mut problems = Vec::new();
     let problem = |kind: &'static str, line: u64, seq: Option<u64>, detail: String| Problem {
@@ -77,14 +141,13 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     };
     let limits = JsonLimits {
         max_depth: 64,
-        max_event_bytes: 64 << 20,
+        max_event_bytes: MAX_LINE_BYTES,
     };
-    let Some(last) = lines.pop() else {
+    let Some((last_line, last, _)) = last else {
         anyhow::bail!("{} is empty", path.display());
     };
-    let last_line = numbers.pop().unwrap_or(1);
-    // The trailer: checkpoint and export note.
-    let trailer = parse(last.as_bytes(), &limits).ok();
+    // The trailer: checkpoint, export note and the list of seqs.
+    let trailer = parse(&last, &limits).ok();
     // `"checkpoint"` is a signed note, or null for the export of an empty log.
     let checkpoint_note = trailer.as_ref().and_then(|t| t.get("checkpoint"));
     let export_note = trailer
@@ -204,10 +267,25 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
             }
         }
     }
-    // First pass: every line's event and leaf.
-    let mut parsed: Vec<Option<u64>> = Vec::with_capacity(lines.len());
-    for (idx, line) in lines.iter().enumerate() {
-        let line_no = numbers[idx];
+    // Second pass: every event line's event, leaf and proof; only its seq is kept.
+    let mut parsed: Vec<Option<u64>> = Vec::new();
+    let mut numbers: Vec<u64> = Vec::new();
+    let mut reader = Lines::open(path)?;
+    while let Some((line_no, line, too_long)) = reader.next().map_err(read_error)? {
+        if line_no == last_line {
+            break;
+        }
+        numbers.push(line_no);
+        if too_long {
+            problems.push(problem(
+                "malformed",
+                line_no,
+                None,
+                format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+            ));
+            parsed.push(None);
+            continue;
+        }
         if empty_log {
             problems.push(problem(
                 "inserted",
@@ -218,7 +296,7 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
             parsed.push(None);
             continue;
         }
-        let Ok(Value::Object(members)) = parse(line.as_bytes(), &limits) else {
+        let Ok(Value::Object(members)) = parse(line, &limits) else {
             problems.push(problem(
                 "malformed",
                 line_no,
@@ -286,7 +364,7 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     if let Some(expected) = &expected {
         problems.extend(compare_seqs(expected, &parsed, &numbers, last_line));
     }
-    let count = lines.len() as u64;
+    let count = event_lines;
     Ok(BundleReport {
         lines: count,
         tree_size: checkpoint.map_or(0, |cp| cp.size),
