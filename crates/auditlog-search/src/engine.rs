@@ -101,6 +101,9 @@ pub struct SearchRequest {
 
 /// Most events on one page.
 pub const MAX_LIMIT: usize = 1000;
+/// Largest page of a pinned search ([`SearchEngine::search_pinned`], the export): each page of
+/// a sort other than the index's own scans every match, so an export takes fewer, larger ones.
+pub const MAX_PINNED_LIMIT: usize = 10_000;
 /// Most values one facet request returns.
 pub const MAX_FACET_LIMIT: usize = 1000;
 /// Most buckets of a histogram.
@@ -272,7 +275,12 @@ impl SearchEngine {
         now: Timestamp,
         through: Option<u64>,
     ) -> Result<SearchPage, SearchError> {
-        let limit = request.limit.clamp(1, MAX_LIMIT);
+        let most = if through.is_some() {
+            MAX_PINNED_LIMIT
+        } else {
+            MAX_LIMIT
+        };
+        let limit = request.limit.clamp(1, most);
         let (index, searcher) = self.searcher(tenant, through)?;
         let query = translate(&request.query, &index.fields, now);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;

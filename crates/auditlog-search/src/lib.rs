@@ -19,8 +19,8 @@ mod sort;
 mod translate;
 
 pub use engine::{
-    Facets, Histogram, MAX_BUCKETS, MAX_FACET_LIMIT, MAX_LIMIT, SearchEngine, SearchError,
-    SearchOptions, SearchPage, SearchRequest,
+    Facets, Histogram, MAX_BUCKETS, MAX_FACET_LIMIT, MAX_LIMIT, MAX_PINNED_LIMIT, SearchEngine,
+    SearchError, SearchOptions, SearchPage, SearchRequest,
 };
 pub use exec::{FacetField, SeqSet};
 pub use sort::{Cursor, CursorError, SortField, SortKey, SortOrder};

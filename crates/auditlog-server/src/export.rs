@@ -52,8 +52,10 @@ use crate::search::{params, query_of, sort_of};
 
 /// The first line of an export note.
 pub const EXPORT_NOTE_HEADER: &str = "auditlog export v2";
-/// Events read per page.
+/// Events read from the log at a time in seq order.
 const PAGE: usize = 1000;
+/// Events per page of the search in any other order (each page scans every match).
+pub const SEARCH_PAGE: usize = auditlog_search::MAX_PINNED_LIMIT;
 /// Bytes buffered before a chunk is handed to the connection.
 const CHUNK: usize = 256 * 1024;
 
@@ -136,7 +138,7 @@ pub async fn export(
             query,
             sort,
             order,
-            limit: PAGE,
+            limit: SEARCH_PAGE,
             cursor: None,
         },
         query_text,

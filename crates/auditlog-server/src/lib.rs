@@ -28,8 +28,8 @@ use tower::ServiceExt as _;
 
 pub use error::ApiError;
 pub use export::{
-    EXPORT_NOTE_HEADER, Export, ExportFormat, decode_seqs, encode_seqs, pin_checkpoint,
-    spreadsheet_safe,
+    EXPORT_NOTE_HEADER, Export, ExportFormat, SEARCH_PAGE, decode_seqs, encode_seqs,
+    pin_checkpoint, spreadsheet_safe,
 };
 pub use routes::event_json;
 pub use watch::{AnchorConfig, Watch, WatchState, start_anchors, start_self_verify};

@@ -195,7 +195,7 @@ fn export_local(
             query,
             sort,
             order,
-            limit: 1000,
+            limit: auditlog_server::SEARCH_PAGE,
             cursor: None,
         },
         query_text: args.query.clone(),
