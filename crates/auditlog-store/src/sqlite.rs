@@ -917,8 +917,29 @@ impl Store for SqliteStore {
     }
 
     fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
-        load_or_create_signer(&self.shared, tenant)?;
-        self.with_conn(|conn| ensure_tenant_row(conn, tenant).map(|_| ()))
+        let signer = load_or_create_signer(&self.shared, tenant)?;
+        self.with_conn(|conn| {
+            let (id, size) = ensure_tenant_row(conn, tenant)?;
+            // An empty log has a signed head too: the empty tree (RFC 9162: the hash of
+            // nothing), so `GET /api/v1/checkpoint` answers from the first start and a
+            // monitor can follow the log from size 0. Ed25519 signs deterministically, so
+            // any process writing it writes the same note.
+            if size == 0 {
+                let note = sign_checkpoint(
+                    &signer,
+                    &Checkpoint {
+                        origin: signer.name().to_owned(),
+                        size: 0,
+                        root: merkle::empty_root(),
+                    },
+                );
+                conn.execute(
+                    "INSERT OR IGNORE INTO checkpoints (tenant, size, signed_at, note) VALUES (?1, 0, ?2, ?3)",
+                    params![id, now().unix_nanos(), note],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {

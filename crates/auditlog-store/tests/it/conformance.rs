@@ -369,7 +369,27 @@ pub fn a_fresh_store_is_empty_and_writable(store: &impl Store) {
         "the verifier key is stable"
     );
     verifier(store, &t);
+    // A tenant made ready has a signed head of its empty tree (RFC 9162: SHA-256 of nothing).
+    let empty = latest_checkpoint(store, &t).expect("the empty tree's checkpoint");
+    assert_eq!(empty.size, 0);
+    assert_eq!(
+        auditlog_ledger::merkle::empty_root(),
+        <[u8; 32]>::try_from(
+            &[
+                0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f,
+                0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b,
+                0x78, 0x52, 0xb8, 0x55
+            ][..]
+        )
+        .expect("32 bytes")
+    );
+    assert_eq!(empty.root, auditlog_ledger::merkle::empty_root());
     assert_verify_clean(store, &t, 0);
+    // The first events are signed on top of it.
+    append(store, &t, anonymous_events(1, 2));
+    store.sign_pending().expect("sign_pending");
+    assert_eq!(latest_checkpoint(store, &t).expect("checkpoint").size, 2);
+    assert_verify_clean(store, &t, 2);
 }
 
 pub fn appends_assign_dense_seqs_from_one_per_tenant(store: &impl Store) {
