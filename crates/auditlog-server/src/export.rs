@@ -271,20 +271,7 @@ impl Export {
                 }
                 // Two halves on two threads: reading, proofs and formatting dominate, and
                 // only the list of seqs must go in order.
-                let (left, right) = seqs.split_at(seqs.len().div_ceil(2));
-                let order = self.request.order;
-                let (left, right) = std::thread::scope(|scope| {
-                    let worker = scope.spawn(|| out.prepare(right, order));
-                    let left = out.prepare(left, order);
-                    let right = worker
-                        .join()
-                        .unwrap_or_else(|_| Err("an export thread panicked".to_owned()));
-                    (left, right)
-                });
-                match out.format {
-                    ExportFormat::Csv => out.emit([left?, right?])?,
-                    ExportFormat::Ndjson => out.emit_ndjson([left?, right?]),
-                }
+                out.prepare_and_emit(&seqs)?;
                 if out.buffer.len() >= CHUNK {
                     send(out.buffer)?;
                 }
@@ -300,10 +287,7 @@ impl Export {
                     .map(|(_, seq)| *seq)
                     .filter(|seq| *seq <= self.size)
                     .collect();
-                let events = store
-                    .events(&self.tenant, &seqs)
-                    .map_err(|e| e.to_string())?;
-                out.write(&events)?;
+                out.prepare_and_emit(&seqs)?;
                 if out.buffer.len() >= CHUNK {
                     send(out.buffer)?;
                 }
@@ -472,11 +456,12 @@ struct Prepared {
 
 impl Lines<'_> {
     /// Reads the events of `seqs` (in this order) and their proofs, or their CSV rows.
-    fn prepare(&self, seqs: &[u64], order: SortOrder) -> Result<Prepared, String> {
+    fn prepare(&self, seqs: &[u64]) -> Result<Prepared, String> {
+        // A run of consecutive seqs, up or down, is read in one range scan.
+        let ascending = seqs.windows(2).all(|w| w[1] == w[0] + 1);
+        let descending = !ascending && seqs.windows(2).all(|w| w[0] == w[1] + 1);
         let first = seqs.iter().copied().min().unwrap_or(1);
-        let last = seqs.iter().copied().max().unwrap_or(0);
-        let contiguous = !seqs.is_empty() && seqs.len() as u64 == last - first + 1;
-        let mut events = if contiguous {
+        let mut events = if !seqs.is_empty() && (ascending || descending) {
             self.store
                 .events_from(self.tenant, first, seqs.len())
                 .map_err(|e| e.to_string())?
@@ -485,7 +470,7 @@ impl Lines<'_> {
                 .events(self.tenant, seqs)
                 .map_err(|e| e.to_string())?
         };
-        if contiguous && order == SortOrder::Desc {
+        if descending {
             events.reverse();
         }
         let mut prepared = Prepared {
@@ -550,32 +535,25 @@ impl Lines<'_> {
         self.buffer.extend_from_slice(&second);
     }
 
-    fn write(&mut self, events: &[auditlog_store::StoredEvent]) -> Result<(), String> {
+    /// Reads, proves and formats the events of `seqs` (in this order) in two halves on two
+    /// threads, and appends them in order.
+    fn prepare_and_emit(&mut self, seqs: &[u64]) -> Result<(), String> {
+        let (left, right) = seqs.split_at(seqs.len().div_ceil(2));
+        let (left, right) = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| self.prepare(right));
+            let left = self.prepare(left);
+            let right = worker
+                .join()
+                .unwrap_or_else(|_| Err("an export thread panicked".to_owned()));
+            (left, right)
+        });
         match self.format {
-            ExportFormat::Csv => {
-                let mut writer = csv::Writer::from_writer(&mut *self.buffer);
-                for event in events {
-                    let row = csv_row_fast(&event.canonical)
-                        .ok_or_else(|| format!("stored event {} is not canonical", event.seq))?;
-                    writer.write_record(&row).map_err(|e| e.to_string())?;
-                    *self.lines += 1;
-                }
-                writer.flush().map_err(|e| e.to_string())?;
-            }
+            ExportFormat::Csv => self.emit([left?, right?]),
             ExportFormat::Ndjson => {
-                let leaves: Vec<u64> = events.iter().map(|e| e.seq - 1).collect();
-                let proofs = self
-                    .store
-                    .inclusion_proofs(self.tenant, self.size, &leaves)
-                    .map_err(|e| e.to_string())?;
-                for (event, proof) in events.iter().zip(proofs) {
-                    self.seqs.push(event.seq);
-                    ndjson_line(self.buffer, &event.canonical, &event.leaf_hash, &proof);
-                    *self.lines += 1;
-                }
+                self.emit_ndjson([left?, right?]);
+                Ok(())
             }
         }
-        Ok(())
     }
 }
 
