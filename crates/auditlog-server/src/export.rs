@@ -269,8 +269,6 @@ impl Export {
                 if seqs.is_empty() {
                     break;
                 }
-                // Two halves on two threads: reading, proofs and formatting dominate, and
-                // only the list of seqs must go in order.
                 out.prepare_and_emit(&seqs)?;
                 if out.buffer.len() >= CHUNK {
                     send(out.buffer)?;
@@ -500,20 +498,6 @@ impl Lines<'_> {
         Ok(prepared)
     }
 
-    /// Appends prepared CSV parts in order.
-    fn emit<const N: usize>(&mut self, parts: [Prepared; N]) -> Result<(), String> {
-        for part in parts {
-            match self.format {
-                ExportFormat::Csv => {
-                    self.buffer.extend_from_slice(&part.csv);
-                    *self.lines += part.events.len() as u64;
-                }
-                ExportFormat::Ndjson => unreachable!("NDJSON parts are emitted below"),
-            }
-        }
-        Ok(())
-    }
-
     /// Appends prepared NDJSON parts in order, their lines formatted on two threads.
     fn emit_ndjson(&mut self, parts: [Prepared; 2]) {
         for part in &parts {
@@ -536,7 +520,7 @@ impl Lines<'_> {
     }
 
     /// Reads, proves and formats the events of `seqs` (in this order) in two halves on two
-    /// threads, and appends them in order.
+    /// threads (reading, proofs and formatting dominate an export), and appends them in order.
     fn prepare_and_emit(&mut self, seqs: &[u64]) -> Result<(), String> {
         let (left, right) = seqs.split_at(seqs.len().div_ceil(2));
         let (left, right) = std::thread::scope(|scope| {
@@ -547,13 +531,17 @@ impl Lines<'_> {
                 .unwrap_or_else(|_| Err("an export thread panicked".to_owned()));
             (left, right)
         });
+        let parts = [left?, right?];
         match self.format {
-            ExportFormat::Csv => self.emit([left?, right?]),
-            ExportFormat::Ndjson => {
-                self.emit_ndjson([left?, right?]);
-                Ok(())
+            ExportFormat::Csv => {
+                for part in &parts {
+                    self.buffer.extend_from_slice(&part.csv);
+                    *self.lines += part.events.len() as u64;
+                }
             }
+            ExportFormat::Ndjson => self.emit_ndjson(parts),
         }
+        Ok(())
     }
 }
 

@@ -58,14 +58,16 @@ impl FindingKind {
 }
 
 /// The kind in words, as SPEC §5 names it ("bad signature"); [`FindingKind::as_str`] is the
-/// code JSON carries (`bad_signature`).
+/// code JSON carries (`bad_signature`). [`kind_in_words`] does the same for any code.
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FindingKind::BadSignature => f.write_str("bad signature"),
-            other => f.write_str(other.as_str()),
-        }
+        f.write_str(&kind_in_words(self.as_str()))
     }
+}
+
+/// A finding's code as text output words it: `bad_signature` → `bad signature`.
+pub fn kind_in_words(code: &str) -> String {
+    code.replace('_', " ")
 }
 
 /// One problem: its kind, the seq it concerns (or the tree size, for checkpoints), and words.

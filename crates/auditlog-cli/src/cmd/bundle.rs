@@ -124,13 +124,20 @@ pub fn check(path: &std::path::Path, verifier: &NoteVerifier) -> anyhow::Result<
     let read_error = |e: std::io::Error| anyhow::anyhow!("read {}: {e}", path.display());
     // First pass: the last non-blank line (the trailer), and how many lines come before it.
     let mut reader = Lines::open(path)?;
+    // One buffer for the last line seen, reused: no allocation per line.
     let mut last: Option<(u64, Vec<u8>, bool)> = None;
     let mut event_lines = 0u64;
     while let Some((number, line, too_long)) = reader.next().map_err(read_error)? {
-        if last.is_some() {
-            event_lines += 1;
+        match &mut last {
+            Some((last_number, bytes, last_too_long)) => {
+                event_lines += 1;
+                *last_number = number;
+                bytes.clear();
+                bytes.extend_from_slice(line);
+                *last_too_long = too_long;
+            }
+            None => last = Some((number, line.to_vec(), too_long)),
         }
-        last = Some((number, line.to_vec(), too_long));
     }
     let mut problems = Vec::new();
     let problem = |kind: &'static str, line: u64, seq: Option<u64>, detail: String| Problem {

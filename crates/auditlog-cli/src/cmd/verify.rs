@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use auditlog_store::Store as _;
+use auditlog_store::verify::kind_in_words;
 use serde_json::json;
 
 use super::{Format, TenantArg, progress_bar};
@@ -101,7 +102,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             for finding in &anchor_findings {
                 super::out(format!(
                     "{} at anchored size {} ({}): {}",
-                    words(finding.kind),
+                    kind_in_words(finding.kind),
                     finding.size,
                     finding.file,
                     finding.detail
@@ -238,12 +239,6 @@ fn check_anchors(
     Ok((checked, findings))
 }
 
-/// A finding's kind as the text output words it (SPEC §5: "bad signature"); JSON keeps the
-/// code (`bad_signature`).
-fn words(kind: &str) -> String {
-    kind.replace('_', " ")
-}
-
 fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Result<Outcome> {
     let verifier = super::bundle::read_key(key)?;
     let report = super::bundle::check(bundle, &verifier)?;
@@ -272,13 +267,13 @@ fn run_bundle(bundle: &std::path::Path, key: &str, format: Format) -> anyhow::Re
                 match problem.seq {
                     Some(seq) => super::out(format!(
                         "{} line {} (seq {seq}): {}",
-                        words(problem.kind),
+                        kind_in_words(problem.kind),
                         problem.line,
                         problem.detail
                     ))?,
                     None => super::out(format!(
                         "{} line {}: {}",
-                        words(problem.kind),
+                        kind_in_words(problem.kind),
                         problem.line,
                         problem.detail
                     ))?,
