@@ -8,10 +8,13 @@
 //! peer address in, and the ledger hashes the bytes built here.
 
 use std::fmt;
+use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::json::{self, JsonError, JsonErrorKind, JsonLimits, Value, write_canonical_str};
 use crate::tenant::TenantId;
+
+pub mod fast;
 
 /// Stable error codes of [`FieldError`], as the API returns them.
 pub mod codes {
@@ -273,8 +276,12 @@ impl Action {
 
     /// Actions that change one identified record, and so must name it (SPEC §2).
     pub fn requires_primary_key(&self) -> bool {
-        matches!(self.0.as_str(), "CREATE" | "UPDATE" | "DELETE" | "PUT")
+        requires_primary_key(&self.0)
     }
+}
+
+fn requires_primary_key(action: &str) -> bool {
+    matches!(action, "CREATE" | "UPDATE" | "DELETE" | "PUT")
 }
 
 impl TableName {
@@ -851,6 +858,94 @@ fn member_key(out: &mut Vec<u8>, has_member: &mut bool, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
+/// An object member of a record: a parsed value, or its RFC 8785 form already written
+/// (the fast path of [`fast`] writes it straight from the request body).
+pub(crate) enum ObjectForm<'r> {
+    Value(&'r Value),
+    Canonical(&'r [u8]),
+}
+
+/// A record's fields, borrowed: what [`Record::canonical_parts`] and the fast path both
+/// write their canonical parts from, so the two cannot differ.
+pub(crate) struct RecordForm<'r> {
+    pub(crate) action: &'r str,
+    pub(crate) after: Option<ObjectForm<'r>>,
+    pub(crate) before: Option<ObjectForm<'r>>,
+    pub(crate) context: Option<ObjectForm<'r>>,
+    pub(crate) id: Option<&'r str>,
+    pub(crate) ip: IpAddr,
+    pub(crate) message: Option<&'r str>,
+    pub(crate) primary_key: Option<&'r str>,
+    pub(crate) source: &'r str,
+    pub(crate) table: &'r str,
+    pub(crate) time: Timestamp,
+    pub(crate) user: &'r str,
+}
+
+impl RecordForm<'_> {
+    pub(crate) fn canonical_parts(&self) -> CanonicalParts {
+        let mut head = Vec::with_capacity(512);
+        head.push(b'{');
+        let mut has_member = false;
+        member_key(&mut head, &mut has_member, "action");
+        write_canonical_str(self.action, &mut head);
+        let objects = [
+            ("after", &self.after),
+            ("before", &self.before),
+            ("context", &self.context),
+        ];
+        for (key, value) in objects {
+            match value {
+                Some(ObjectForm::Value(value)) => {
+                    member_key(&mut head, &mut has_member, key);
+                    value.write_canonical(&mut head);
+                }
+                Some(ObjectForm::Canonical(bytes)) => {
+                    member_key(&mut head, &mut has_member, key);
+                    head.extend_from_slice(bytes);
+                }
+                None => {}
+            }
+        }
+        if let Some(id) = self.id {
+            member_key(&mut head, &mut has_member, "id");
+            write_canonical_str(id, &mut head);
+        }
+        member_key(&mut head, &mut has_member, "ip");
+        // An address's text never needs escaping; writing it in place saves an allocation.
+        head.push(b'"');
+        let _ = write!(head, "{}", self.ip);
+        head.push(b'"');
+        if let Some(message) = self.message {
+            member_key(&mut head, &mut has_member, "message");
+            write_canonical_str(message, &mut head);
+        }
+        if let Some(primary_key) = self.primary_key {
+            member_key(&mut head, &mut has_member, "primary_key");
+            write_canonical_str(primary_key, &mut head);
+        }
+
+        let mut middle = Vec::with_capacity(64);
+        let mut has_member = false;
+        member_key(&mut middle, &mut has_member, "source");
+        write_canonical_str(self.source, &mut middle);
+        member_key(&mut middle, &mut has_member, "table");
+        write_canonical_str(self.table, &mut middle);
+
+        let mut tail = Vec::with_capacity(64);
+        let mut has_member = false;
+        member_key(&mut tail, &mut has_member, "time");
+        tail.push(b'"');
+        self.time.write_rfc3339(&mut tail);
+        tail.push(b'"');
+        member_key(&mut tail, &mut has_member, "user");
+        write_canonical_str(self.user, &mut tail);
+        tail.push(b'}');
+
+        CanonicalParts { head, middle, tail }
+    }
+}
+
 impl Record {
     /// The record as a JSON object (members in canonical order, absent optionals left out,
     /// `ip` in Rust's canonical text form, `time` via [`Timestamp::to_rfc3339`]).
@@ -880,55 +975,24 @@ impl Record {
 
     /// The record's RFC 8785 form, split for the server's fields (see [`CanonicalParts`]).
     pub fn canonical_parts(&self) -> CanonicalParts {
-        let mut head = Vec::with_capacity(512);
-        head.push(b'{');
-        let mut has_member = false;
-        member_key(&mut head, &mut has_member, "action");
-        write_canonical_str(&self.action, &mut head);
-        let objects = [
-            ("after", &self.after),
-            ("before", &self.before),
-            ("context", &self.context),
-        ];
-        for (key, value) in objects {
-            if let Some(value) = value {
-                member_key(&mut head, &mut has_member, key);
-                value.write_canonical(&mut head);
-            }
+        fn object(value: &Option<Value>) -> Option<ObjectForm<'_>> {
+            value.as_ref().map(ObjectForm::Value)
         }
-        if let Some(id) = &self.id {
-            member_key(&mut head, &mut has_member, "id");
-            write_canonical_str(id, &mut head);
+        RecordForm {
+            action: &self.action,
+            after: object(&self.after),
+            before: object(&self.before),
+            context: object(&self.context),
+            id: self.id.as_deref(),
+            ip: self.ip,
+            message: self.message.as_deref(),
+            primary_key: self.primary_key.as_deref(),
+            source: &self.source,
+            table: &self.table,
+            time: self.time,
+            user: &self.user,
         }
-        member_key(&mut head, &mut has_member, "ip");
-        write_canonical_str(&self.ip.to_string(), &mut head);
-        if let Some(message) = &self.message {
-            member_key(&mut head, &mut has_member, "message");
-            write_canonical_str(message, &mut head);
-        }
-        if let Some(primary_key) = &self.primary_key {
-            member_key(&mut head, &mut has_member, "primary_key");
-            write_canonical_str(primary_key, &mut head);
-        }
-
-        let mut middle = Vec::with_capacity(64);
-        let mut has_member = false;
-        member_key(&mut middle, &mut has_member, "source");
-        write_canonical_str(&self.source, &mut middle);
-        member_key(&mut middle, &mut has_member, "table");
-        write_canonical_str(&self.table, &mut middle);
-
-        let mut tail = Vec::with_capacity(64);
-        let mut has_member = false;
-        member_key(&mut tail, &mut has_member, "time");
-        tail.push(b'"');
-        self.time.write_rfc3339(&mut tail);
-        tail.push(b'"');
-        member_key(&mut tail, &mut has_member, "user");
-        write_canonical_str(&self.user, &mut tail);
-        tail.push(b'}');
-
-        CanonicalParts { head, middle, tail }
+        .canonical_parts()
     }
 
     /// Read a stored record back: `bytes` must be exactly what [`canonical_event`] (or the

@@ -312,7 +312,7 @@ pub fn format_canonical_number(value: f64) -> Option<String> {
 
 /// ECMAScript Number::toString (RFC 8785 §3.2.2.3). Safe integers take a shortcut that
 /// prints the same digits.
-fn write_number(value: f64, out: &mut Vec<u8>) {
+pub(crate) fn write_number(value: f64, out: &mut Vec<u8>) {
     if value.fract() == 0.0 && value.abs() <= MAX_SAFE_INTEGER as f64 {
         let integer = value as i64;
         if integer < 0 {
@@ -743,7 +743,7 @@ fn syntax_error(input: &[u8], pos: usize, expected: &str) -> JsonError {
 }
 
 /// Bytes that end the fast scan of a string: the closing quote, an escape, a raw control.
-const STRING_SPECIAL: [bool; 256] = {
+pub(crate) const STRING_SPECIAL: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 0x20 {
@@ -1312,7 +1312,7 @@ impl<'a> Parser<'a> {
 
 /// The double written as `text` (valid JSON number syntax with a fraction or exponent), if
 /// the rule of [`Number`] keeps it.
-fn exact_number(text: &[u8]) -> Option<Number> {
+pub(crate) fn exact_number(text: &[u8]) -> Option<Number> {
     let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
     if !value.is_finite() {
         return None;

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 
 use auditlog_core::diff::diff;
-use auditlog_core::json::{JsonLimits, Value, parse, parse_batch};
+use auditlog_core::json::{JsonLimits, Value, parse};
 use auditlog_core::tenant::TenantId;
-use auditlog_store::{AppendOutcome, PreparedEvent, StoreError, prepare_event};
+use auditlog_store::{AppendOutcome, BatchError, StoreError, prepare_batch};
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
@@ -175,26 +175,20 @@ async fn ingest(
     let tenant = caller.tenant.clone();
     // Parse, validate and hand over (the store compresses on this thread) in one go.
     let parse_all = move || -> Result<(), ApiError> {
-        let values = parse_batch(&body, ndjson, &limits).map_err(json_error)?;
-        if values.len() > max_batch {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many_events",
-                format!(
-                    "a request may carry at most {max_batch} events, this one has {}",
-                    values.len()
+        let prepared = prepare_batch(&body, ndjson, &limits, max_batch, received, peer_ip)
+            .map_err(|err| match err {
+                BatchError::Json(err) => json_error(err),
+                BatchError::TooManyEvents(count) => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_many_events",
+                    format!("a request may carry at most {max_batch} events, this one has {count}"),
                 ),
-            ));
-        }
-        // Sized once: growing it touched fresh memory batch after batch.
-        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(values.len());
-        for (index, value) in values.into_iter().enumerate() {
-            prepared.push(prepare_event(value, received, peer_ip).map_err(|e| {
-                ApiError::bad_request(e.code, format!("event {index}: {}", e.message))
-                    .with("index", index)
-                    .with("field", e.field.clone())
-            })?);
-        }
+                BatchError::Field { index, error } => {
+                    ApiError::bad_request(error.code, format!("event {index}: {}", error.message))
+                        .with("index", index)
+                        .with("field", error.field)
+                }
+            })?;
         store.append(
             &tenant,
             prepared,

@@ -20,7 +20,9 @@ pub mod verify;
 
 pub use error::StoreError;
 pub use people::{Credential, NewSession, PersonInfo, Role, SessionInfo, SessionLimits};
-pub use prepare::{PreparedEvent, prepare_event};
+pub use prepare::{
+    BatchError, PreparedEvent, prepare_batch, prepare_batch_strictly, prepare_event,
+};
 pub use sqlite::{CheckpointHook, SqliteStore, StoreOptions, now};
 pub use tokens::{Principal, Scope, Scopes, TokenInfo};
 pub use trail::{Actor, TrailEvent};

@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
-use auditlog_core::event::{CanonicalParts, EventInput, FieldError, Timestamp};
-use auditlog_core::json::Value;
+use auditlog_core::event::{CanonicalParts, EventInput, FieldError, Timestamp, fast};
+use auditlog_core::json::{JsonError, JsonLimits, Value, parse_batch};
 use sha2::{Digest, Sha256};
 
 /// An event ready for the writer. Only the writer adds `seq`, `received_at` and `tenant`.
@@ -99,6 +99,72 @@ pub fn prepare_event(
         input_hash,
         parts,
     })
+}
+
+/// Why the events of a request body were refused: the first problem the strict path finds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchError {
+    /// The body is not well-formed JSON of events, or breaks a size or depth limit.
+    Json(JsonError),
+    /// More events than a request may carry (the number sent).
+    TooManyEvents(usize),
+    /// Event `index` has a field that is refused.
+    Field { index: usize, error: FieldError },
+}
+
+/// Every event of a request body (one object, an array, or with `ndjson` one object per
+/// line), validated and in canonical parts; all or nothing.
+///
+/// Bodies go through [`fast::prepare_batch`] first, straight from the bytes to the parts.
+/// When it gives up (an escape in a string, a number or nesting it leaves alone, an `id`
+/// whose replay check needs a fingerprint of the body, or anything invalid), the strict path
+/// ([`parse_batch`] and [`prepare_event`]) does the work and reports the first problem.
+/// Both give the same events for every body the fast path takes.
+pub fn prepare_batch(
+    body: &[u8],
+    ndjson: bool,
+    limits: &JsonLimits,
+    max_events: usize,
+    received: Timestamp,
+    peer_ip: IpAddr,
+) -> Result<Vec<PreparedEvent>, BatchError> {
+    if let Some(events) = fast::prepare_batch(body, ndjson, limits, max_events, received, peer_ip)
+        && events.iter().all(|e| !e.sends_id || e.self_contained)
+    {
+        return Ok(events
+            .into_iter()
+            .map(|event| PreparedEvent {
+                id: event.id,
+                input_hash: None,
+                parts: event.parts,
+            })
+            .collect());
+    }
+    prepare_batch_strictly(body, ndjson, limits, max_events, received, peer_ip)
+}
+
+/// [`prepare_batch`] by the strict path alone: parse every event into a tree, then validate.
+pub fn prepare_batch_strictly(
+    body: &[u8],
+    ndjson: bool,
+    limits: &JsonLimits,
+    max_events: usize,
+    received: Timestamp,
+    peer_ip: IpAddr,
+) -> Result<Vec<PreparedEvent>, BatchError> {
+    let values = parse_batch(body, ndjson, limits).map_err(BatchError::Json)?;
+    if values.len() > max_events {
+        return Err(BatchError::TooManyEvents(values.len()));
+    }
+    // Sized once: growing it touched fresh memory batch after batch.
+    let mut prepared = Vec::with_capacity(values.len());
+    for (index, value) in values.into_iter().enumerate() {
+        prepared.push(
+            prepare_event(value, received, peer_ip)
+                .map_err(|error| BatchError::Field { index, error })?,
+        );
+    }
+    Ok(prepared)
 }
 
 #[cfg(test)]
