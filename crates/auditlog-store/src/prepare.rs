@@ -64,6 +64,14 @@ fn first_16(digest: &[u8]) -> [u8; 16] {
     out
 }
 
+/// The fingerprint of a body as sent, from its RFC 8785 form.
+fn input_fingerprint(sent_form: &[u8]) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"auditlog input v1\n");
+    hasher.update(sent_form);
+    first_16(&hasher.finalize())
+}
+
 /// Validate and resolve one event. `now` is the receive time (the default `time`), `peer_ip`
 /// the default `ip`.
 ///
@@ -86,12 +94,7 @@ pub fn prepare_event(
         _ => false,
     };
     let has_id = matches!(&value, Value::Object(fields) if fields.iter().any(|(k, _)| k == "id"));
-    let input_hash = (has_id && !self_contained).then(|| {
-        let mut hasher = Sha256::new();
-        hasher.update(b"auditlog input v1\n");
-        hasher.update(value.to_canonical());
-        first_16(&hasher.finalize())
-    });
+    let input_hash = (has_id && !self_contained).then(|| input_fingerprint(&value.to_canonical()));
     let record = EventInput::from_value(value, now)?.resolve(now, peer_ip);
     let parts = record.canonical_parts();
     Ok(PreparedEvent {
@@ -116,8 +119,7 @@ pub enum BatchError {
 /// line), validated and in canonical parts; all or nothing.
 ///
 /// Bodies go through [`fast::prepare_batch`] first, straight from the bytes to the parts.
-/// When it gives up (an escape in a string, a number or nesting it leaves alone, an `id`
-/// whose replay check needs a fingerprint of the body, or anything invalid), the strict path
+/// When it gives up (nesting deeper than it follows, or anything invalid), the strict path
 /// ([`parse_batch`] and [`prepare_event`]) does the work and reports the first problem.
 /// Both give the same events for every body the fast path takes.
 pub fn prepare_batch(
@@ -128,14 +130,12 @@ pub fn prepare_batch(
     received: Timestamp,
     peer_ip: IpAddr,
 ) -> Result<Vec<PreparedEvent>, BatchError> {
-    if let Some(events) = fast::prepare_batch(body, ndjson, limits, max_events, received, peer_ip)
-        && events.iter().all(|e| !e.sends_id || e.self_contained)
-    {
+    if let Some(events) = fast::prepare_batch(body, ndjson, limits, max_events, received, peer_ip) {
         return Ok(events
             .into_iter()
             .map(|event| PreparedEvent {
                 id: event.id,
-                input_hash: None,
+                input_hash: event.sent_form.as_deref().map(input_fingerprint),
                 parts: event.parts,
             })
             .collect());

@@ -41,11 +41,10 @@ pub const MAX_NESTING: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FastEvent {
     pub id: Option<String>,
-    /// The body has an `id` member (even `null`).
-    pub sends_id: bool,
-    /// The body names both `time` and `ip` (neither null), so its record, and with it its
-    /// canonical parts, is a pure function of the body.
-    pub self_contained: bool,
+    /// The RFC 8785 form of the event object as sent, when the replay check of its `id` needs
+    /// it: the body has an `id` member (even `null`) but leaves `time` or `ip` to the server,
+    /// so its record is not a pure function of the body. `None` otherwise.
+    pub sent_form: Option<Vec<u8>>,
     pub parts: CanonicalParts,
 }
 
@@ -511,6 +510,7 @@ impl<'a> Reader<'a> {
         if self.peek()? != b'{' || self.max_open == 0 {
             return None;
         }
+        let start = self.pos;
         self.pos += 1;
         let mut seen = 0u16;
         let (mut id, mut time, mut user, mut source, mut ip) = (None, None, None, None, None);
@@ -615,10 +615,20 @@ impl<'a> Reader<'a> {
             user: &user,
         }
         .canonical_parts();
+        let sent_form = if seen & 1 != 0 && (time.is_none() || ip.is_none()) {
+            // Read the event again as a plain object (level 0 is free: its members sit at 1).
+            let end = self.pos;
+            self.pos = start;
+            let mut form = Vec::with_capacity(end - start);
+            self.object(&mut form, 0)?;
+            debug_assert_eq!(self.pos, end);
+            Some(form)
+        } else {
+            None
+        };
         Some(FastEvent {
             id: id.map(Cow::into_owned),
-            sends_id: seen & 1 != 0,
-            self_contained: time.is_some() && ip.is_some(),
+            sent_form,
             parts,
         })
     }
