@@ -270,13 +270,12 @@ pub fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     let mut run_start = 0;
     let mut byte_idx = 0;
-    while byte_idx < bytes.len() {
+    loop {
         // The bytes that need escaping are exactly those that end a string scan.
-        if !STRING_SPECIAL[usize::from(bytes[byte_idx])] {
-            byte_idx += 1;
-            continue;
-        }
-        let byte = bytes[byte_idx];
+        byte_idx = skip_plain(bytes, byte_idx);
+        let Some(&byte) = bytes.get(byte_idx) else {
+            break;
+        };
         out.extend_from_slice(&bytes[run_start..byte_idx]);
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -755,6 +754,36 @@ pub(crate) const STRING_SPECIAL: [bool; 256] = {
     table
 };
 
+/// The first index from `from` on whose byte is in [`STRING_SPECIAL`], or `bytes.len()`.
+/// Eight bytes at a time: strings are most of an event, and most of their bytes are plain.
+pub(crate) fn skip_plain(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // A byte's high bit is set in each mask where the byte is below 0x20, is '"', is
+        // '\\'. A borrow can also flag bytes after a true hit, never before one, so the
+        // lowest flagged byte is the first special one.
+        let control = word.wrapping_sub(0x20 * ONES) & !word;
+        let quote = (word ^ (u64::from(b'"') * ONES)).wrapping_sub(ONES)
+            & !(word ^ (u64::from(b'"') * ONES));
+        let backslash = (word ^ (u64::from(b'\\') * ONES)).wrapping_sub(ONES)
+            & !(word ^ (u64::from(b'\\') * ONES));
+        let hits = (control | quote | backslash) & HIGH;
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < bytes.len() && !STRING_SPECIAL[usize::from(bytes[at])] {
+        at += 1;
+    }
+    at
+}
+
 /// An open container: the explicit stack that replaces recursion. Its elements or members
 /// so far are the last `count` entries of [`Scratch::items`] or [`Scratch::members`].
 enum Frame {
@@ -1088,10 +1117,7 @@ impl<'a> Parser<'a> {
     fn parse_string(&mut self, frames: &[Frame]) -> Result<String, JsonError> {
         let input = self.input;
         let start = self.pos + 1;
-        let mut scan = start;
-        while scan < input.len() && !STRING_SPECIAL[usize::from(input[scan])] {
-            scan += 1;
-        }
+        let mut scan = skip_plain(input, start);
         if scan < input.len() && input[scan] == b'"' {
             let text = self.utf8_chunk(frames, start, scan)?;
             self.pos = scan + 1;
@@ -1100,9 +1126,7 @@ impl<'a> Parser<'a> {
         let mut out = String::with_capacity(scan - start + 16);
         let mut chunk_start = start;
         loop {
-            while scan < input.len() && !STRING_SPECIAL[usize::from(input[scan])] {
-                scan += 1;
-            }
+            scan = skip_plain(input, scan);
             let Some(&byte) = input.get(scan) else {
                 self.pos = scan;
                 return Err(self.end_of_input(frames));
@@ -1411,6 +1435,57 @@ fn decimal_shape(text: &[u8]) -> DecimalShape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time scan finds the first special byte exactly where a byte-by-byte
+    /// scan does, whatever the bytes around it (every byte value, every offset in a word).
+    #[test]
+    fn skip_plain_stops_at_the_first_special_byte() {
+        let naive = |bytes: &[u8], from: usize| {
+            (from..bytes.len())
+                .find(|&i| STRING_SPECIAL[usize::from(bytes[i])])
+                .unwrap_or(bytes.len())
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 8 {
+                    // Mostly plain bytes, with the specials and their neighbours mixed in.
+                    0 => [b'"', b'\\', 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x00][(next() % 8) as usize],
+                    1 => (next() % 256) as u8,
+                    2 => 0x80 | (next() % 128) as u8,
+                    _ => b'a' + (next() % 26) as u8,
+                })
+                .collect();
+            let from = if len == 0 {
+                0
+            } else {
+                (next() as usize) % (len + 1)
+            };
+            assert_eq!(
+                skip_plain(&bytes, from),
+                naive(&bytes, from),
+                "case {case}: {bytes:?} from {from}"
+            );
+        }
+        for byte in 0..=255u8 {
+            for at in 0..16 {
+                let mut bytes = vec![b'x'; 16];
+                bytes[at] = byte;
+                assert_eq!(
+                    skip_plain(&bytes, 0),
+                    naive(&bytes, 0),
+                    "byte {byte:#x} at {at}"
+                );
+            }
+        }
+    }
 
     fn parse_default(text: &str) -> Result<Value, JsonError> {
         parse(text.as_bytes(), &JsonLimits::default())

@@ -29,7 +29,7 @@ use super::{
     TableName, Timestamp, UserName, check_time_range, parse_ip, parse_time,
 };
 use crate::json::{
-    JsonLimits, MAX_DEPTH_CEILING, MAX_SAFE_INTEGER, STRING_SPECIAL, cmp_utf16, exact_number,
+    JsonLimits, MAX_DEPTH_CEILING, MAX_SAFE_INTEGER, cmp_utf16, exact_number, skip_plain,
     write_canonical_str, write_number,
 };
 
@@ -212,11 +212,8 @@ impl<'a> Reader<'a> {
         }
         let input = self.input;
         let start = self.pos + 1;
-        let mut end = start;
-        while !STRING_SPECIAL[usize::from(*input.get(end)?)] {
-            end += 1;
-        }
-        if input[end] == b'"' {
+        let mut end = skip_plain(input, start);
+        if *input.get(end)? == b'"' {
             self.pos = end + 1;
             // Both ends are ASCII, so they are character boundaries.
             return self.text.get(start..end).map(Cow::Borrowed);
@@ -224,11 +221,9 @@ impl<'a> Reader<'a> {
         let mut out = String::with_capacity(end - start + 16);
         let mut chunk = start;
         loop {
-            while !STRING_SPECIAL[usize::from(*input.get(end)?)] {
-                end += 1;
-            }
+            end = skip_plain(input, end);
             out.push_str(self.text.get(chunk..end)?);
-            match input[end] {
+            match *input.get(end)? {
                 b'"' => {
                     self.pos = end + 1;
                     return Some(Cow::Owned(out));
