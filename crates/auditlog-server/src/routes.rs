@@ -1,5 +1,7 @@
 //! The `/api/v1` routes of SPEC §3 that the core log provides, and `/healthz`.
 
+use std::fmt::Write as _;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -257,14 +259,12 @@ fn receipts_json(outcome: &AppendOutcome) -> String {
             }
             None => out.push_str("null"),
         }
-        out.push_str(",\"seq\":");
-        out.push_str(&receipt.seq.to_string());
-        out.push_str(",\"leaf_hash\":\"");
-        out.push_str(&b64(&receipt.leaf_hash));
+        // Written in place: two small strings per receipt were a measurable part of ingest.
+        let _ = write!(out, ",\"seq\":{},\"leaf_hash\":\"", receipt.seq);
+        base64::engine::general_purpose::STANDARD.encode_string(receipt.leaf_hash, &mut out);
         out.push_str("\"}");
     }
-    out.push_str("],\"checkpoint_size\":");
-    out.push_str(&outcome.tree_size.to_string());
+    let _ = write!(out, "],\"checkpoint_size\":{}", outcome.tree_size);
     out.push('}');
     out
 }

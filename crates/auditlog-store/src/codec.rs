@@ -32,12 +32,16 @@ pub(crate) const DICT_MAX_BYTES: usize = 64 * 1024;
 
 pub(crate) fn encode_plain(parts: &CanonicalParts) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + parts.head.len() + parts.middle.len() + parts.tail.len());
+    write_plain(parts, &mut out);
+    out
+}
+
+fn write_plain(parts: &CanonicalParts, out: &mut Vec<u8>) {
     out.extend_from_slice(&(parts.head.len() as u32).to_le_bytes());
     out.extend_from_slice(&(parts.middle.len() as u32).to_le_bytes());
     out.extend_from_slice(&parts.head);
     out.extend_from_slice(&parts.middle);
     out.extend_from_slice(&parts.tail);
-    out
 }
 
 /// The three pieces of a plain frame, borrowed.
@@ -116,6 +120,23 @@ thread_local! {
     /// context costs far more than compressing one event.
     static COMPRESSORS: RefCell<HashMap<(i64, i32), zstd::bulk::Compressor<'static>>> =
         RefCell::new(HashMap::new());
+    /// The plain frame being compressed, reused from event to event.
+    static PLAIN: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Compress the plain frame of `parts` (see [`compress`]), built in a reused buffer.
+pub(crate) fn compress_parts(
+    dict_id: i64,
+    dict: &[u8],
+    level: i32,
+    parts: &CanonicalParts,
+) -> Result<Vec<u8>, StoreError> {
+    PLAIN.with(|cell| {
+        let mut plain = cell.borrow_mut();
+        plain.clear();
+        write_plain(parts, &mut plain);
+        compress(dict_id, dict, level, &plain)
+    })
 }
 
 /// Compress one plain frame with the given dictionary, on the calling thread.

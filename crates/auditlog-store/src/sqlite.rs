@@ -621,8 +621,7 @@ impl Store for SqliteStore {
         let sealed: Result<Vec<SealedEvent>, StoreError> = events
             .into_iter()
             .map(|prepared| {
-                let blob =
-                    codec::compress(dict_id, &dict, level, &codec::encode_plain(&prepared.parts))?;
+                let blob = codec::compress_parts(dict_id, &dict, level, &prepared.parts)?;
                 Ok(SealedEvent {
                     prepared,
                     dict_id,
@@ -1873,11 +1872,11 @@ impl Writer {
             };
             self.load_tenant(&tenant)?;
             let (dict_id, dict) = self.shared.dicts.current(&tenant);
-            let blob = codec::compress(
+            let blob = codec::compress_parts(
                 dict_id,
                 &dict,
                 self.shared.options.compression_level,
-                &codec::encode_plain(&prepared.parts),
+                &prepared.parts,
             )?;
             let sealed = SealedEvent {
                 prepared,

@@ -61,8 +61,12 @@ pub fn wait_for_addr(log: &Path) -> String {
     let started = Instant::now();
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(rest) = text.split("listening on http://").nth(1) {
-            return rest.split_whitespace().next().expect("addr").to_owned();
+        // The line may be read while it is still being written: wait for its end.
+        if let Some(rest) = text.split("listening on http://").nth(1)
+            && let Some((line, _)) = rest.split_once('\n')
+            && let Some(addr) = line.split_whitespace().next()
+        {
+            return addr.to_owned();
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),

@@ -369,7 +369,12 @@ pub fn wait_for_listen(log: &Path, child: &mut Child) -> String {
             .nth(1)
             .or_else(|| text.split("listening on https://").nth(1))
         {
-            return rest.split_whitespace().next().expect("addr").to_owned();
+            // The line may be read while it is still being written: wait for its end.
+            if let Some((line, _)) = rest.split_once('\n')
+                && let Some(addr) = line.split_whitespace().next()
+            {
+                return addr.to_owned();
+            }
         }
         assert!(
             child.try_wait().expect("try_wait").is_none(),
