@@ -1162,17 +1162,10 @@ impl<'a> Parser<'a> {
             self.pos = self.input.len();
             return Err(self.end_of_input(frames));
         };
-        let simple = match kind {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => return self.parse_unicode_escape(frames, at),
-            _ => {
+        let simple = match simple_escape(kind) {
+            Some(c) => c,
+            None if kind == b'u' => return self.parse_unicode_escape(frames, at),
+            None => {
                 self.pos = at;
                 let mut err = syntax_error(self.input, at + 1, "invalid escape in a string");
                 err.offset = at;
@@ -1247,91 +1240,117 @@ impl<'a> Parser<'a> {
 
     /// A number per the RFC 8259 grammar, kept only if exact (see [`Number`]).
     fn parse_number(&mut self, frames: &[Frame]) -> Result<Number, JsonError> {
-        let input = self.input;
         let start = self.pos;
-        let mut pos = start;
-        let negative = input[pos] == b'-';
-        if negative {
-            pos += 1;
-        }
-        let int_start = pos;
-        match input.get(pos) {
-            Some(b'0') => {
-                pos += 1;
-                if matches!(input.get(pos), Some(b'0'..=b'9')) {
-                    self.pos = pos;
-                    return Err(
-                        self.unexpected(frames, "invalid number: leading zeros are not allowed")
-                    );
-                }
-            }
-            Some(b'1'..=b'9') => {
-                while matches!(input.get(pos), Some(b'0'..=b'9')) {
-                    pos += 1;
-                }
-            }
-            _ => {
+        let (end, is_integer) = match scan_number(self.input, start) {
+            Ok(found) => found,
+            Err((pos, expected)) => {
                 self.pos = pos;
-                return Err(self.unexpected(frames, "invalid number: expected a digit"));
+                return Err(self.unexpected(frames, expected));
             }
-        }
-        let int_digits = pos - int_start;
-        let mut is_integer = true;
-        if input.get(pos) == Some(&b'.') {
-            is_integer = false;
-            pos += 1;
-            let frac_start = pos;
-            while matches!(input.get(pos), Some(b'0'..=b'9')) {
-                pos += 1;
-            }
-            if pos == frac_start {
-                self.pos = pos;
-                return Err(self.unexpected(frames, "invalid number: expected a digit after '.'"));
-            }
-        }
-        if matches!(input.get(pos), Some(b'e' | b'E')) {
-            is_integer = false;
-            pos += 1;
-            if matches!(input.get(pos), Some(b'+' | b'-')) {
-                pos += 1;
-            }
-            let exp_start = pos;
-            while matches!(input.get(pos), Some(b'0'..=b'9')) {
-                pos += 1;
-            }
-            if pos == exp_start {
-                self.pos = pos;
-                return Err(
-                    self.unexpected(frames, "invalid number: expected a digit in the exponent")
-                );
-            }
-        }
-        self.pos = pos;
-        let text = &input[start..pos];
-        let not_exact = || {
+        };
+        self.pos = end;
+        let text = &self.input[start..end];
+        let kept = if is_integer {
+            // An `i64` has no minus zero: `-0` is stored as zero.
+            safe_integer(text).map(|integer| Number(integer as f64))
+        } else {
+            exact_number(text)
+        };
+        kept.ok_or_else(|| {
             JsonError::new(
                 JsonErrorKind::NumberNotExact(String::from_utf8_lossy(text).into_owned()),
                 start,
                 pointer(frames),
             )
-        };
-        if is_integer {
-            // 16 digits always fit a u64; 17 or more are beyond 2^53 (no leading zeros).
-            if int_digits > 16 {
-                return Err(not_exact());
-            }
-            let magnitude = input[int_start..pos]
-                .iter()
-                .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
-            if magnitude > MAX_SAFE_INTEGER as u64 {
-                return Err(not_exact());
-            }
-            let value = magnitude as f64;
-            // `0.0 - 0.0` is +0: minus zero is stored as zero.
-            return Ok(Number(if negative { 0.0 - value } else { value }));
-        }
-        exact_number(text).ok_or_else(not_exact)
+        })
     }
+}
+
+/// The character of a two-byte escape `\\x` (`x` given), or `None` (`\\u` or invalid).
+pub(crate) fn simple_escape(kind: u8) -> Option<char> {
+    Some(match kind {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
+}
+
+/// Where the number starting at `start` ends by the RFC 8259 grammar, and whether it is
+/// written as an integer (no fraction, no exponent); or where the grammar breaks and what it
+/// expected there. Shared by the strict parser and the fast path (`event::fast`).
+pub(crate) fn scan_number(
+    input: &[u8],
+    start: usize,
+) -> Result<(usize, bool), (usize, &'static str)> {
+    let digits_from = |mut pos: usize| {
+        while matches!(input.get(pos), Some(b'0'..=b'9')) {
+            pos += 1;
+        }
+        pos
+    };
+    let mut pos = start;
+    if input.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    match input.get(pos) {
+        Some(b'0') => {
+            pos += 1;
+            if matches!(input.get(pos), Some(b'0'..=b'9')) {
+                return Err((pos, "invalid number: leading zeros are not allowed"));
+            }
+        }
+        Some(b'1'..=b'9') => pos = digits_from(pos),
+        _ => return Err((pos, "invalid number: expected a digit")),
+    }
+    let mut is_integer = true;
+    if input.get(pos) == Some(&b'.') {
+        is_integer = false;
+        let end = digits_from(pos + 1);
+        if end == pos + 1 {
+            return Err((end, "invalid number: expected a digit after '.'"));
+        }
+        pos = end;
+    }
+    if matches!(input.get(pos), Some(b'e' | b'E')) {
+        is_integer = false;
+        pos += 1;
+        if matches!(input.get(pos), Some(b'+' | b'-')) {
+            pos += 1;
+        }
+        let end = digits_from(pos);
+        if end == pos {
+            return Err((end, "invalid number: expected a digit in the exponent"));
+        }
+        pos = end;
+    }
+    Ok((pos, is_integer))
+}
+
+/// The value of `text`, an integer by the JSON grammar, if it lies within ±(2^53−1) (rule 2
+/// of [`Number`]).
+pub(crate) fn safe_integer(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    // 16 digits always fit an i64; 17 or more are beyond 2^53 (no leading zeros).
+    if digits.len() > 16 {
+        return None;
+    }
+    let magnitude = digits
+        .iter()
+        .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+    if magnitude > MAX_SAFE_INTEGER {
+        return None;
+    }
+    Some(if digits.len() < text.len() {
+        -magnitude
+    } else {
+        magnitude
+    })
 }
 
 /// The double written as `text` (valid JSON number syntax with a fraction or exponent), if

@@ -29,8 +29,8 @@ use super::{
     TableName, Timestamp, UserName, check_time_range, parse_ip, parse_time,
 };
 use crate::json::{
-    JsonLimits, MAX_DEPTH_CEILING, MAX_SAFE_INTEGER, cmp_utf16, exact_number, skip_plain,
-    write_canonical_str, write_number,
+    JsonLimits, MAX_DEPTH_CEILING, cmp_utf16, exact_number, safe_integer, scan_number,
+    simple_escape, skip_plain, write_canonical_str, write_number,
 };
 
 /// Deepest nesting this path follows (the event object is 1); deeper events take the strict
@@ -241,38 +241,30 @@ impl<'a> Reader<'a> {
 
     /// The escape at `at` (a backslash): its character and length in bytes.
     fn escape(&self, at: usize) -> Option<(char, usize)> {
-        let simple = match *self.input.get(at + 1)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let unit = self.hex4(at + 2)?;
-                return match unit {
-                    0xD800..=0xDBFF => {
-                        if self.input.get(at + 6..at + 8)? != b"\\u" {
-                            return None;
-                        }
-                        let low = self.hex4(at + 8)?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return None;
-                        }
-                        let code = 0x1_0000
-                            + ((u32::from(unit) - 0xD800) << 10)
-                            + (u32::from(low) - 0xDC00);
-                        char::from_u32(code).map(|c| (c, 12))
-                    }
-                    0xDC00..=0xDFFF => None,
-                    _ => char::from_u32(u32::from(unit)).map(|c| (c, 6)),
-                };
+        let kind = *self.input.get(at + 1)?;
+        if let Some(simple) = simple_escape(kind) {
+            return Some((simple, 2));
+        }
+        if kind != b'u' {
+            return None;
+        }
+        let unit = self.hex4(at + 2)?;
+        match unit {
+            0xD800..=0xDBFF => {
+                if self.input.get(at + 6..at + 8)? != b"\\u" {
+                    return None;
+                }
+                let low = self.hex4(at + 8)?;
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return None;
+                }
+                let code =
+                    0x1_0000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+                char::from_u32(code).map(|c| (c, 12))
             }
-            _ => return None,
-        };
-        Some((simple, 2))
+            0xDC00..=0xDFFF => None,
+            _ => char::from_u32(u32::from(unit)).map(|c| (c, 6)),
+        }
     }
 
     fn hex4(&self, at: usize) -> Option<u16> {
@@ -301,72 +293,10 @@ impl<'a> Reader<'a> {
 
     /// A number's text per the RFC 8259 grammar, and whether it is written as an integer.
     fn number_text(&mut self) -> Option<(&'a [u8], bool)> {
-        let input = self.input;
         let start = self.pos;
-        let mut pos = start;
-        if input.get(pos) == Some(&b'-') {
-            pos += 1;
-        }
-        match input.get(pos)? {
-            b'0' => pos += 1,
-            b'1'..=b'9' => {
-                while matches!(input.get(pos), Some(b'0'..=b'9')) {
-                    pos += 1;
-                }
-            }
-            _ => return None,
-        }
-        let mut is_integer = true;
-        if input.get(pos) == Some(&b'.') {
-            is_integer = false;
-            pos += 1;
-            let digits = pos;
-            while matches!(input.get(pos), Some(b'0'..=b'9')) {
-                pos += 1;
-            }
-            if pos == digits {
-                return None;
-            }
-        }
-        if matches!(input.get(pos), Some(b'e' | b'E')) {
-            is_integer = false;
-            pos += 1;
-            if matches!(input.get(pos), Some(b'+' | b'-')) {
-                pos += 1;
-            }
-            let digits = pos;
-            while matches!(input.get(pos), Some(b'0'..=b'9')) {
-                pos += 1;
-            }
-            if pos == digits {
-                return None;
-            }
-        }
-        // A digit right after a leading zero ("01") is refused by the grammar; the strict
-        // path reports it.
-        if matches!(input.get(pos), Some(b'0'..=b'9')) {
-            return None;
-        }
-        self.pos = pos;
-        Some((&input[start..pos], is_integer))
-    }
-
-    /// An integer the strict parser keeps (at most 2^53−1 in magnitude), as an `i64`.
-    fn integer(text: &[u8]) -> Option<i64> {
-        let (negative, digits) = match text.split_first()? {
-            (b'-', rest) => (true, rest),
-            _ => (false, text),
-        };
-        if digits.len() > 16 {
-            return None;
-        }
-        let magnitude = digits
-            .iter()
-            .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
-        if magnitude > MAX_SAFE_INTEGER {
-            return None;
-        }
-        Some(if negative { -magnitude } else { magnitude })
+        let (end, is_integer) = scan_number(self.input, start).ok()?;
+        self.pos = end;
+        Some((&self.input[start..end], is_integer))
     }
 
     /// Write the RFC 8785 form of the value at `pos` to `out`; `open` containers hold it.
@@ -397,7 +327,7 @@ impl<'a> Reader<'a> {
                 let (text, is_integer) = self.number_text()?;
                 let value = if is_integer {
                     // An `i64` has no minus zero: `-0` is written as zero, as the parser keeps it.
-                    Self::integer(text)? as f64
+                    safe_integer(text)? as f64
                 } else {
                     exact_number(text)?.as_f64()
                 };
@@ -439,6 +369,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// After an object's member: `,` (another follows: `false`) or `}` (it ends: `true`).
+    fn object_ends(&mut self) -> Option<bool> {
+        self.skip_space();
+        let ends = match self.peek()? {
+            b',' => false,
+            b'}' => true,
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(ends)
+    }
+
     /// An object, its members written in RFC 8785 order (a key sent twice: `None`).
     fn object(&mut self, out: &mut Vec<u8>, open: usize) -> Option<()> {
         if open >= self.max_open {
@@ -467,14 +409,8 @@ impl<'a> Reader<'a> {
             let start = values.len();
             self.value(&mut values, open + 1)?;
             members.push((key, start, values.len()));
-            self.skip_space();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return None,
+            if self.object_ends()? {
+                break;
             }
         }
         let ordered = members
@@ -546,7 +482,7 @@ impl<'a> Reader<'a> {
                         if !is_integer {
                             return None;
                         }
-                        integer_key = Some(PrimaryKey::from_integer(Self::integer(text)?));
+                        integer_key = Some(PrimaryKey::from_integer(safe_integer(text)?));
                     }
                     _ => primary_key = checked(self.optional_str()?, PrimaryKey::check)?,
                 },
@@ -573,14 +509,8 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
-            self.skip_space();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return None,
+            if self.object_ends()? {
+                break;
             }
         }
         let (user, action, table) = (user?, action?, table?);
