@@ -12,8 +12,9 @@
 //!
 //! Strings without escapes (nearly all) are borrowed from the body and copied as they are:
 //! such a string is its own RFC 8785 form. Objects are written member by member into a
-//! buffer per nesting level, then copied out in key order. Measured on the ingest benchmark,
-//! this took the request threads from ~7.3 to ~5.4 µs of CPU per event.
+//! buffer per nesting level, then copied out in key order. On a server ingesting 1,000,000
+//! generated events (CPU per thread from `/proc`), this took the request threads from ~7.3 to
+//! ~5.4 µs of CPU per event.
 //!
 //! Shared with the strict path, so the two cannot drift: the field checks (the newtypes'
 //! `check`, `parse_time`, `check_time_range`, `parse_ip`), the number rule
