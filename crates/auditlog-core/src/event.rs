@@ -760,8 +760,7 @@ impl EventInput {
     pub fn resolve(self, received: Timestamp, peer_ip: IpAddr) -> Record {
         let source = match self.source {
             Some(source) => source.into_string(),
-            None if self.user.as_str() == "Portal" => "portal".to_owned(),
-            None => "panel".to_owned(),
+            None => default_source(self.user.as_str()).to_owned(),
         };
         Record {
             id: self.id.map(EventId::into_string),
@@ -778,6 +777,12 @@ impl EventInput {
             context: self.context,
         }
     }
+}
+
+/// The `source` of an event that names none: "portal" for the customer portal's user
+/// `Portal`, "panel" otherwise (SPEC §2).
+fn default_source(user: &str) -> &'static str {
+    if user == "Portal" { "portal" } else { "panel" }
 }
 
 fn check_time_range(time: Timestamp, now: Timestamp) -> Result<(), FieldError> {

@@ -742,7 +742,7 @@ fn syntax_error(input: &[u8], pos: usize, expected: &str) -> JsonError {
 }
 
 /// Bytes that end the fast scan of a string: the closing quote, an escape, a raw control.
-pub(crate) const STRING_SPECIAL: [bool; 256] = {
+const STRING_SPECIAL: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 0x20 {
@@ -1250,13 +1250,7 @@ impl<'a> Parser<'a> {
         };
         self.pos = end;
         let text = &self.input[start..end];
-        let kept = if is_integer {
-            // An `i64` has no minus zero: `-0` is stored as zero.
-            safe_integer(text).map(|integer| Number(integer as f64))
-        } else {
-            exact_number(text)
-        };
-        kept.ok_or_else(|| {
+        number_value(text, is_integer).ok_or_else(|| {
             JsonError::new(
                 JsonErrorKind::NumberNotExact(String::from_utf8_lossy(text).into_owned()),
                 start,
@@ -1266,7 +1260,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The character of a two-byte escape `\\x` (`x` given), or `None` (`\\u` or invalid).
+/// The character of a two-byte escape `\x` (`x` given), or `None` (`\u` or invalid).
 pub(crate) fn simple_escape(kind: u8) -> Option<char> {
     Some(match kind {
         b'"' => '"',
@@ -1332,6 +1326,18 @@ pub(crate) fn scan_number(
     Ok((pos, is_integer))
 }
 
+/// The number `text` (valid by [`scan_number`], which also says whether it `is_integer`)
+/// stands for, if the rule of [`Number`] keeps it. Shared by the strict parser and the fast
+/// path.
+pub(crate) fn number_value(text: &[u8], is_integer: bool) -> Option<Number> {
+    if is_integer {
+        // An `i64` has no minus zero: `-0` is kept as zero.
+        safe_integer(text).map(|integer| Number(integer as f64))
+    } else {
+        exact_number(text)
+    }
+}
+
 /// The value of `text`, an integer by the JSON grammar, if it lies within ±(2^53−1) (rule 2
 /// of [`Number`]).
 pub(crate) fn safe_integer(text: &[u8]) -> Option<i64> {
@@ -1355,7 +1361,7 @@ pub(crate) fn safe_integer(text: &[u8]) -> Option<i64> {
 
 /// The double written as `text` (valid JSON number syntax with a fraction or exponent), if
 /// the rule of [`Number`] keeps it.
-pub(crate) fn exact_number(text: &[u8]) -> Option<Number> {
+fn exact_number(text: &[u8]) -> Option<Number> {
     let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
     if !value.is_finite() {
         return None;

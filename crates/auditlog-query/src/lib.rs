@@ -119,9 +119,10 @@ pub use parse::{
 pub const TRAIL_TABLE_PREFIX: &str = "auditlog.";
 
 /// Whether the query asks for auditlog's records of its own use: a positive `table:` clause
-/// whose every value names them (`table:auditlog.*`, `table:auditlog.session`). Such a query reads the tenant's trail log instead of its events. A
-/// value that merely could match them (`table:a*`) or a mix (`table:alert,auditlog.search`)
-/// reads the events: a prefix typed to find the tenant's own tables must find those.
+/// whose every value names them (`table:auditlog.*`, `table:auditlog.session`). Such a
+/// query reads the tenant's trail log instead of its events. A value that merely could match
+/// them (`table:a*`, `table:auditlog*`) or a mix (`table:alert,auditlog.search`) reads the
+/// events: a prefix typed to find the tenant's own tables must find those.
 pub fn asks_for_trail(query: &Query) -> bool {
     let names_trail = |value: &Value| match value {
         Value::Word(text) | Value::Phrase(text) => fold(text).starts_with(TRAIL_TABLE_PREFIX),

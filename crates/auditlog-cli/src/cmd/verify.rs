@@ -62,6 +62,11 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         None => (None, Vec::new()),
     };
     let clean = report.is_clean() && trail.is_clean() && anchor_findings.is_empty();
+    let findings = report.findings.len() as u64
+        + report.more_findings
+        + trail.findings.len() as u64
+        + trail.more_findings
+        + anchor_findings.len() as u64;
     let seconds = started.elapsed().as_secs_f64();
     match args.format {
         Format::Json => {
@@ -91,7 +96,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                     "events_checked": report.events_checked,
                     "checkpoints_checked": report.checkpoints_checked,
                     "latest_checkpoint": report.latest_checkpoint,
-                    "findings": report.findings.len() as u64 + report.more_findings + anchor_findings.len() as u64 + trail.findings.len() as u64 + trail.more_findings,
+                    "findings": findings,
                     "anchors_checked": anchors_checked,
                     "trail": {"tree_size": trail.tree_size, "findings": trail.findings.len() as u64 + trail.more_findings},
                     "seconds": seconds,
@@ -137,11 +142,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
                 report
                     .latest_checkpoint
                     .map_or_else(|| "none".to_owned(), |s| s.to_string()),
-                report.findings.len() as u64
-                    + report.more_findings
-                    + trail.findings.len() as u64
-                    + trail.more_findings
-                    + anchor_findings.len() as u64,
+                findings,
                 seconds
             ))?;
         }

@@ -17,20 +17,21 @@
 //! ~5.4 µs of CPU per event.
 //!
 //! Shared with the strict path, so the two cannot drift: the field checks (the newtypes'
-//! `check`, `parse_time`, `check_time_range`, `parse_ip`), the number rule
-//! (`exact_number`) and writer (`write_number`), the key order ([`cmp_utf16`]) and the
-//! writer of the parts (`RecordForm`).
+//! `check`, `parse_time`, `check_time_range`, `parse_ip`, `default_source`), the number
+//! grammar and rule (`scan_number`, `number_value`) and writer (`write_number`), the escape
+//! table (`simple_escape`), the key order ([`cmp_utf16`]) and the writer of the parts
+//! (`RecordForm`).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use super::{
-    Action, CanonicalParts, EventId, Message, ObjectForm, PrimaryKey, RecordForm, Source,
-    TableName, Timestamp, UserName, check_time_range, parse_ip, parse_time,
+    Action, CanonicalParts, EventId, INPUT_FIELDS, Message, ObjectForm, PrimaryKey, RecordForm,
+    Source, TableName, Timestamp, UserName, check_time_range, parse_ip, parse_time,
 };
 use crate::json::{
-    JsonLimits, MAX_DEPTH_CEILING, cmp_utf16, exact_number, safe_integer, scan_number,
+    JsonLimits, MAX_DEPTH_CEILING, cmp_utf16, number_value, safe_integer, scan_number,
     simple_escape, skip_plain, write_canonical_str, write_number,
 };
 
@@ -155,9 +156,6 @@ fn write_key(key: &str, plain: bool, out: &mut Vec<u8>) {
     }
     out.push(b':');
 }
-
-/// The top-level fields, one bit each, to find a field sent twice.
-const FIELDS: [&str; 12] = super::INPUT_FIELDS;
 
 struct Reader<'a> {
     input: &'a [u8],
@@ -326,13 +324,7 @@ impl<'a> Reader<'a> {
             }
             b'-' | b'0'..=b'9' => {
                 let (text, is_integer) = self.number_text()?;
-                let value = if is_integer {
-                    // An `i64` has no minus zero: `-0` is written as zero, as the parser keeps it.
-                    safe_integer(text)? as f64
-                } else {
-                    exact_number(text)?.as_f64()
-                };
-                write_number(value, out);
+                write_number(number_value(text, is_integer)?.as_f64(), out);
             }
             _ => return None,
         }
@@ -449,10 +441,12 @@ impl<'a> Reader<'a> {
         let (mut action, mut table, mut primary_key, mut message) = (None, None, None, None);
         let mut integer_key = None;
         let mut has_object = [false; 3];
+        let mut sent_id = false;
         loop {
             self.skip_space();
             let key = self.string()?;
-            let field = FIELDS.iter().position(|name| *name == key)?;
+            // One bit per field, to find a field sent twice.
+            let field = INPUT_FIELDS.iter().position(|name| *name == key)?;
             if seen & (1 << field) != 0 {
                 return None;
             }
@@ -460,7 +454,10 @@ impl<'a> Reader<'a> {
             self.expect(b':')?;
             self.skip_space();
             match &*key {
-                "id" => id = checked(self.optional_str()?, EventId::check)?,
+                "id" => {
+                    sent_id = true;
+                    id = checked(self.optional_str()?, EventId::check)?;
+                }
                 "time" => {
                     if let Some(text) = self.optional_str()? {
                         let parsed = parse_time(&text).ok()?;
@@ -497,7 +494,6 @@ impl<'a> Reader<'a> {
                     };
                     if self.peek()? == b'n' {
                         self.literal(b"null")?;
-                        has_object[slot] = false;
                     } else {
                         if self.peek()? != b'{' {
                             return None;
@@ -523,7 +519,7 @@ impl<'a> Reader<'a> {
         }
         let source = source
             .as_deref()
-            .unwrap_or(if user == "Portal" { "portal" } else { "panel" });
+            .unwrap_or_else(|| super::default_source(&user));
         let object =
             |slot: usize| has_object[slot].then(|| ObjectForm::Canonical(&self.objects[slot]));
         let parts = RecordForm {
@@ -541,7 +537,7 @@ impl<'a> Reader<'a> {
             user: &user,
         }
         .canonical_parts();
-        let sent_form = if seen & 1 != 0 && (time.is_none() || ip.is_none()) {
+        let sent_form = if sent_id && (time.is_none() || ip.is_none()) {
             // Read the event again as a plain object (level 0 is free: its members sit at 1).
             let end = self.pos;
             self.pos = start;
