@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use auditlog_core::event::CanonicalParts;
 use auditlog_core::tenant::TenantId;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 
@@ -75,17 +74,16 @@ pub(crate) struct Dictionaries {
 }
 
 impl Dictionaries {
-    pub(crate) fn get(&self, conn: &Connection, dict_id: i64) -> Result<Arc<Vec<u8>>, StoreError> {
+    /// The dictionary `dict_id`, read with `load` on first use.
+    pub(crate) fn get(
+        &self,
+        dict_id: i64,
+        load: impl FnOnce(i64) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<Arc<Vec<u8>>, StoreError> {
         if let Some(found) = self.lock().get(&dict_id) {
             return Ok(found.clone());
         }
-        let bytes: Vec<u8> = conn
-            .query_row(
-                "SELECT data FROM dicts WHERE id = ?1",
-                params![dict_id],
-                |row| row.get(0),
-            )
-            .optional()?
+        let bytes = load(dict_id)?
             .ok_or_else(|| StoreError::Corrupted(format!("dictionary {dict_id} is missing")))?;
         let bytes = Arc::new(bytes);
         self.lock().insert(dict_id, bytes.clone());
@@ -228,13 +226,13 @@ impl Decoder {
     pub(crate) fn parts(
         &mut self,
         dicts: &Dictionaries,
-        conn: &Connection,
+        load: impl FnOnce(i64) -> Result<Option<Vec<u8>>, StoreError>,
         dict_id: i64,
         blob: &[u8],
     ) -> Result<CanonicalParts, StoreError> {
         let plain = self
             .decompress_with(dict_id, blob, |id| {
-                dicts.get(conn, id).map_err(|e| e.to_string())
+                dicts.get(id, load).map_err(|e| e.to_string())
             })
             .map_err(|why| StoreError::Corrupted(format!("a stored event: {why}")))?;
         decode_plain(plain)

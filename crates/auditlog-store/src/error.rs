@@ -17,14 +17,33 @@ pub enum StoreError {
     Locked(String),
     #[error("stored data is corrupted: {0}")]
     Corrupted(String),
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database refused or failed a statement (named by the backend, never its types).
+    #[error("{backend}: {message}")]
+    Backend {
+        backend: &'static str,
+        kind: BackendErrorKind,
+        message: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What kind of failure a backend reported, as far as the store's callers care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendErrorKind {
+    /// Another connection holds a lock; a later attempt may succeed.
+    Busy,
+    /// The database cannot be reached (connection refused or lost).
+    Unreachable,
+    /// The database's files are damaged.
+    Corrupted,
+    /// The disk failed or is full.
+    Io,
+    Other,
 }
 
 impl StoreError {

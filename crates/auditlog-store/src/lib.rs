@@ -1,16 +1,25 @@
-//! Storage of auditlog: the [`Store`] trait the server and CLI program against, and its
-//! embedded backend [`SqliteStore`] (the source of truth in the data directory).
+//! Storage of auditlog: the [`Store`] trait the server and CLI program against, the log
+//! engine behind it, and the embedded backend [`SqliteStore`] (the source of truth in the data
+//! directory).
 //!
-//! The store owns durability (group commit: one writer, one fsync per batch, an answer only
+//! The store owns durability (group commit: one writer, one sync per batch, an answer only
 //! after the batch is durable), idempotency keys, the per-tenant Merkle tiles and signed
 //! checkpoints, tokens, and `verify`. It does not parse HTTP and does not search.
 //!
-//! Architecture invariant: callers name only the trait; a PostgreSQL backend must pass the same
-//! conformance tests (`tests/it/conformance.rs`).
+//! Layers: `engine` is the backend-independent log engine (writer, syncer, planning, tree
+//! state, checkpoint cadence, outbox drain) over the narrow interface in `backend`; `keys` is
+//! the keystore; `sqlite` is the embedded backend (its SQL, migrations and WAL handling).
+//!
+//! Architecture invariant: callers name only the trait; every backend must pass the
+//! conformance suite ([`store_conformance_suite!`], feature `conformance`).
 
-mod admin;
+mod backend;
 mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod engine;
 mod error;
+mod keys;
 pub mod people;
 mod prepare;
 mod sqlite;
@@ -18,12 +27,14 @@ mod tokens;
 pub mod trail;
 pub mod verify;
 
-pub use error::StoreError;
+pub use engine::{CheckpointFn, CheckpointHook, StoreOptions};
+pub use error::{BackendErrorKind, StoreError};
+pub use keys::now;
 pub use people::{Credential, NewSession, PersonInfo, Role, SessionInfo, SessionLimits};
 pub use prepare::{
     BatchError, PreparedEvent, prepare_batch, prepare_batch_strictly, prepare_event,
 };
-pub use sqlite::{CheckpointHook, SqliteStore, StoreOptions, now};
+pub use sqlite::SqliteStore;
 pub use tokens::{Principal, Scope, Scopes, TokenInfo};
 pub use trail::{Actor, TrailEvent};
 pub use verify::{Finding, FindingKind, VerifyReport};

@@ -76,6 +76,7 @@ pub struct SessionInfo {
     pub person: String,
     pub role: Role,
     /// The value a cookie-authenticated change must carry in `X-CSRF-Token`.
+    /// Derived from the session's secret ([`csrf_token`]), never stored.
     pub csrf: String,
     pub created_at: i64,
     /// Unix seconds after which the session is over whatever happens (absolute expiry).
@@ -189,6 +190,17 @@ pub fn dummy_hash() -> &'static str {
 pub(crate) const SESSION_PREFIX: &str = "alsess_";
 
 /// A random secret of 32 bytes, base64url.
+/// The CSRF token of a session: `base64url(SHA-256("auditlog csrf v1" ‖ secret))`. Derived
+/// from the secret whenever the session is looked up, so the store keeps nothing a thief of
+/// its files could use (the secret itself is kept only as its SHA-256).
+pub fn csrf_token(secret: &str) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"auditlog csrf v1");
+    hasher.update(secret.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
 pub(crate) fn random_secret() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)

@@ -132,6 +132,25 @@ pub(crate) fn valid_token_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
 }
 
+/// A token as the trail shows it: never the secret or its hash.
+pub(crate) fn token_json(
+    name: &str,
+    scopes: Scopes,
+    created_at: i64,
+    revoked_at: Option<i64>,
+) -> auditlog_core::json::Value {
+    use crate::trail::{object, string, time_value};
+    let mut fields = vec![
+        ("name", string(name)),
+        ("scopes", string(scopes.to_string())),
+        ("created_at", time_value(created_at)),
+    ];
+    if let Some(at) = revoked_at {
+        fields.push(("revoked_at", time_value(at)));
+    }
+    object(&fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,12 @@ impl Actor {
         }
     }
 
+    /// The signed-in person acting (source `panel`), if it is one: what a token they
+    /// create records as its creator, so that disabling them revokes it.
+    pub fn person_name(&self) -> Option<&str> {
+        (self.recorded && self.source == "panel").then_some(self.name.as_str())
+    }
+
     /// The operator of the data directory: `auditlog` commands run on it (and the first
     /// start of `serve`). They work on the storage itself, with the rights of its owner, who
     /// could as well edit the files; they are not recorded in the tenants' logs, which hold

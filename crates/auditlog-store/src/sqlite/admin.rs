@@ -6,48 +6,10 @@ use auditlog_core::tenant::TenantId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
+use crate::keys::unix_secs;
 use crate::people::{self, Credential, NewSession, PersonInfo, Role, SessionInfo, SessionLimits};
 use crate::tokens;
 use crate::trail::{self, TrailEvent};
-
-pub(crate) const SCHEMA_V2: &str = "
-    -- People who sign in to the UI; password: argon2id PHC string.
-    CREATE TABLE IF NOT EXISTS people (
-        id INTEGER PRIMARY KEY,
-        tenant INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        role TEXT NOT NULL,
-        password TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        password_changed_at INTEGER NOT NULL,
-        disabled_at INTEGER,
-        last_sign_in_at INTEGER,
-        UNIQUE (tenant, name)
-    );
-    -- Sessions by the SHA-256 of their secret; ended_at set by sign-out, disable, new password.
-    CREATE TABLE IF NOT EXISTS sessions (
-        id INTEGER PRIMARY KEY,
-        person INTEGER NOT NULL,
-        hash BLOB NOT NULL UNIQUE,
-        csrf TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        last_seen_at INTEGER NOT NULL,
-        ended_at INTEGER
-    );
-    -- Trail records waiting for the writer (RFC 8785 JSON of the event as a client sends it).
-    CREATE TABLE IF NOT EXISTS outbox (
-        id INTEGER PRIMARY KEY,
-        tenant TEXT NOT NULL,
-        event BLOB NOT NULL
-    );
-";
-
-pub(crate) fn unix_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// Queue a record for the tenant's trail log (inside the caller's transaction when it has
 /// one); nothing for an actor who is not recorded.
@@ -231,8 +193,56 @@ pub(crate) fn disable_person(
             .before(person_json(&before))
             .after(person_json(&after)),
     )?;
+    revoke_tokens_created_by(&tx, tenant, tenant_id, name, now, by)?;
     tx.commit()?;
     Ok(true)
+}
+
+/// Revoke every active token the person created, each with its trail record (inside the
+/// caller's transaction): a disabled person's tokens stop with them. Tokens the operator
+/// created (no creator) stay.
+fn revoke_tokens_created_by(
+    conn: &Connection,
+    tenant: &TenantId,
+    tenant_id: i64,
+    person: &str,
+    now: i64,
+    by: &trail::Actor,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, scopes, created_at FROM tokens
+         WHERE tenant = ?1 AND created_by = ?2 AND revoked_at IS NULL ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map(params![tenant_id, person], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, name, scopes, created_at) in rows {
+        let scopes = tokens::Scopes::parse(&scopes).map_err(StoreError::Corrupted)?;
+        conn.execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        insert_outbox(
+            conn,
+            tenant,
+            &TrailEvent::new(by, "DELETE", "auditlog.token")
+                .key(&name)
+                .message(format!(
+                    "{} revoked token {name}: its creator {person} was disabled",
+                    by.name
+                ))
+                .before(tokens::token_json(&name, scopes, created_at, None))
+                .after(tokens::token_json(&name, scopes, created_at, Some(now))),
+        )?;
+    }
+    Ok(())
 }
 
 /// Set a new password and end the person's sessions. `Ok(false)` when there is no such person.
@@ -283,12 +293,12 @@ pub(crate) fn create_session(
         return Ok(None);
     }
     let secret = format!("{}{}", people::SESSION_PREFIX, people::random_secret()?);
-    let csrf = people::random_secret()?;
+    let csrf = people::csrf_token(&secret);
     let now = unix_secs();
     let tx = immediate(conn)?;
     tx.execute(
-        "INSERT INTO sessions (person, hash, csrf, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![id, tokens::token_hash(&secret).to_vec(), csrf, now],
+        "INSERT INTO sessions (person, hash, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)",
+        params![id, tokens::token_hash(&secret).to_vec(), now],
     )?;
     tx.execute(
         "UPDATE people SET last_sign_in_at = ?2 WHERE id = ?1",
@@ -326,7 +336,7 @@ pub(crate) fn session(
     let hash = tokens::token_hash(secret);
     let row = conn
         .query_row(
-            "SELECT sessions.id, sessions.hash, sessions.csrf, sessions.created_at,
+            "SELECT sessions.id, sessions.hash, sessions.created_at,
                     sessions.last_seen_at, people.name, people.role, people.disabled_at, tenants.name
              FROM sessions
              JOIN people ON people.id = sessions.person
@@ -337,19 +347,17 @@ pub(crate) fn session(
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, Vec<u8>>(1)?,
-                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(2)?,
                     row.get::<_, i64>(3)?,
-                    row.get::<_, i64>(4)?,
+                    row.get::<_, String>(4)?,
                     row.get::<_, String>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, Option<i64>>(7)?,
-                    row.get::<_, String>(8)?,
+                    row.get::<_, Option<i64>>(6)?,
+                    row.get::<_, String>(7)?,
                 ))
             },
         )
         .optional()?;
-    let Some((id, stored, csrf, created_at, last_seen, person, role, disabled, tenant)) = row
-    else {
+    let Some((id, stored, created_at, last_seen, person, role, disabled, tenant)) = row else {
         return Ok(None);
     };
     if !tokens::ct_eq(&stored, &hash) || disabled.is_some() {
@@ -374,7 +382,7 @@ pub(crate) fn session(
         tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupted(e.to_string()))?,
         person,
         role: Role::parse(&role).map_err(StoreError::Corrupted)?,
-        csrf,
+        csrf: people::csrf_token(secret),
         created_at,
         expires_at: created_at + limits.absolute_secs,
     }))
