@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod export_bundle;
 mod interop;
+mod ops;
 mod search_api;
 mod search_cli;
 mod support;
