@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod error;
 mod export;
+mod openapi;
 mod routes;
 mod search;
 mod throttle;

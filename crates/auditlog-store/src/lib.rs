@@ -9,6 +9,7 @@
 //! conformance tests (`tests/it/conformance.rs`).
 
 mod admin;
+pub mod backup;
 mod codec;
 mod error;
 pub mod people;
