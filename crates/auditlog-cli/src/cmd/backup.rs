@@ -78,36 +78,43 @@ pub struct ManifestFile {
 pub fn manifest_logs(db_file: &Path) -> anyhow::Result<Vec<ManifestLog>> {
     log_summaries(db_file)?
         .into_iter()
-        .map(|LogSummary { name, tree_size, latest_checkpoint }| {
-            let latest_checkpoint = match latest_checkpoint {
-                Some((size, note)) => {
-                    let body = note
-                        .split_once("\n\n")
-                        .map(|(body, _)| format!("{body}\n"))
-                        .with_context(|| format!("checkpoint {size} of {name} is not a note"))?;
-                    let checkpoint = Checkpoint::parse_body(&body)
-                        .with_context(|| format!("checkpoint {size} of {name}"))?;
-                    Some(ManifestCheckpoint {
-                        size,
-                        root: base64::engine::general_purpose::STANDARD.encode(checkpoint.root),
-                        note,
-                    })
-                }
-                None => None,
-            };
-            Ok(ManifestLog {
-                name,
-                tree_size,
-                latest_checkpoint,
-            })
-        })
+        .map(
+            |LogSummary {
+                 name,
+                 tree_size,
+                 latest_checkpoint,
+             }| {
+                let latest_checkpoint = match latest_checkpoint {
+                    Some((size, note)) => {
+                        let body = note
+                            .split_once("\n\n")
+                            .map(|(body, _)| format!("{body}\n"))
+                            .with_context(|| {
+                                format!("checkpoint {size} of {name} is not a note")
+                            })?;
+                        let checkpoint = Checkpoint::parse_body(&body)
+                            .with_context(|| format!("checkpoint {size} of {name}"))?;
+                        Some(ManifestCheckpoint {
+                            size,
+                            root: base64::engine::general_purpose::STANDARD.encode(checkpoint.root),
+                            note,
+                        })
+                    }
+                    None => None,
+                };
+                Ok(ManifestLog {
+                    name,
+                    tree_size,
+                    latest_checkpoint,
+                })
+            },
+        )
         .collect()
 }
 
 /// Size and SHA-256 (hex) of a file, read in blocks.
 pub fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
@@ -121,7 +128,11 @@ pub fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
         hasher.update(&buf[..n]);
         bytes += n as u64;
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok((bytes, hex))
 }
 
@@ -182,7 +193,10 @@ pub fn key_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     if !ctx.data.join(DATABASE_FILE).is_file() {
-        anyhow::bail!("{} is not a data directory (no {DATABASE_FILE})", ctx.data.display());
+        anyhow::bail!(
+            "{} is not a data directory (no {DATABASE_FILE})",
+            ctx.data.display()
+        );
     }
     let existed = args.to.exists();
     prepare_empty_dir(&args.to)?;
@@ -191,7 +205,8 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         // A failed backup leaves nothing half-written behind (the directory was empty).
         if existed {
             for entry in std::fs::read_dir(&args.to).into_iter().flatten().flatten() {
-                let _ = std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
+                let _ = std::fs::remove_dir_all(entry.path())
+                    .or_else(|_| std::fs::remove_file(entry.path()));
             }
         } else {
             let _ = std::fs::remove_dir_all(&args.to);
@@ -205,6 +220,10 @@ fn write_backup(ctx: &super::Ctx, args: &Args) -> anyhow::Result<Outcome> {
     let db_copy = args.to.join(DATABASE_FILE);
     backup_database(&ctx.data, &db_copy)
         .with_context(|| format!("back up {}", ctx.data.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&db_copy, std::fs::Permissions::from_mode(0o600))?;
+    }
     let mut files = vec![DATABASE_FILE.to_owned()];
     if args.with_keys {
         let key_dir = ctx.key_dir.clone().unwrap_or_else(|| ctx.data.join("keys"));

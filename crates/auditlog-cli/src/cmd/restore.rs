@@ -55,16 +55,25 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             manifest.format
         );
     }
-    if manifest.files.iter().filter(|f| f.path == DATABASE_FILE).count() != 1 {
+    if manifest
+        .files
+        .iter()
+        .filter(|f| f.path == DATABASE_FILE)
+        .count()
+        != 1
+    {
         anyhow::bail!("the manifest must list {DATABASE_FILE} once");
     }
     // The target: absent, or an empty directory.
     match std::fs::read_dir(&ctx.data) {
-        Ok(mut entries) if entries.next().is_some() => anyhow::bail!(
-            "{} is not empty: restore makes a new data directory",
-            ctx.data.display()
-        ),
-        Ok(_) => {}
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                anyhow::bail!(
+                    "{} is not empty: restore makes a new data directory",
+                    ctx.data.display()
+                );
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("read {}", ctx.data.display())),
     }
@@ -158,12 +167,7 @@ fn staging_dir(data: &Path) -> anyhow::Result<PathBuf> {
 
 /// Copies the backup into `staging` (keys too unless they go elsewhere), checks each copy
 /// against the manifest, and the copied database's logs against the manifest's.
-fn stage(
-    from: &Path,
-    staging: &Path,
-    manifest: &Manifest,
-    with_keys: bool,
-) -> anyhow::Result<()> {
+fn stage(from: &Path, staging: &Path, manifest: &Manifest, with_keys: bool) -> anyhow::Result<()> {
     for file in &manifest.files {
         let is_key = file.path != DATABASE_FILE;
         if is_key && !with_keys {

@@ -3,6 +3,7 @@
 mod anchors;
 mod api;
 mod api_rules;
+mod backup;
 mod cli;
 mod crash;
 mod export_bundle;
