@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod export_bundle;
 mod interop;
+mod openapi;
 mod ops;
 mod search_api;
 mod search_cli;
