@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod crash;
 mod export_bundle;
+mod ingest_url;
 mod interop;
 mod openapi;
 mod ops;
