@@ -165,6 +165,10 @@ impl DirectSink {
     }
 }
 
+/// A request body is sent once it holds this much, whatever `--batch` says: the server's
+/// default body limit is 10 MiB (413 beyond).
+const MAX_BODY_BYTES: usize = 8 << 20;
+
 /// One request's worth of events: the NDJSON body and the file line of each event in it.
 struct Batch {
     body: Vec<u8>,
@@ -341,7 +345,7 @@ fn send_over_http(
         }
         push_line(&mut batch.body, text, line_no, &limits);
         batch.lines.push(line_no);
-        if batch.lines.len() >= batch_size {
+        if batch.lines.len() >= batch_size || batch.body.len() >= MAX_BODY_BYTES {
             if stop.load(Ordering::Relaxed)
                 || queue
                     .send(std::mem::replace(&mut batch, new_batch()))
