@@ -9,6 +9,7 @@ mod crash;
 mod export_bundle;
 mod ingest_url;
 mod interop;
+mod metrics;
 mod openapi;
 mod ops;
 mod search_api;
