@@ -130,3 +130,45 @@ fn verify_checks_a_directory_without_a_default_tenant() {
     edit_event(&data, "acme", 20);
     assert_eq!(run(&data, &["verify"]).status.code(), Some(1));
 }
+
+#[test]
+fn verify_with_anchors_reports_an_anchored_tenant_the_directory_no_longer_holds() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    ingest_into(&data, "default", 10, 6);
+    let anchors = dir.path().join("anchors");
+    std::fs::create_dir_all(anchors.join("gone")).expect("mkdir");
+    // A checkpoint as `serve --anchor-dir` writes it (C2SP tlog-checkpoint: origin, size, root).
+    std::fs::write(
+        anchors.join("gone/0000000000000042.checkpoint"),
+        "auditlog/gone\n42\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— auditlog/gone AAAA\n",
+    )
+    .expect("write anchor");
+    let anchors_arg = anchors.to_str().expect("utf8");
+    let out = run(
+        &data,
+        &["verify", "--anchors", anchors_arg, "--format", "json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines = json_lines(&out.stdout);
+    let gone: Vec<&Value> = lines.iter().filter(|l| l["tenant"] == "gone").collect();
+    assert_eq!(gone.len(), 1, "{lines:?}");
+    assert_eq!(gone[0]["kind"], "truncated");
+    assert_eq!(gone[0]["anchored_size"], 42);
+    // Narrowed to the tenant that is there, the anchors of another tenant do not count.
+    let out = run(
+        &data,
+        &["verify", "--anchors", anchors_arg, "--tenant", "default"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "default was never anchored: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
