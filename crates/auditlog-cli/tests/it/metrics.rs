@@ -82,7 +82,15 @@ fn scraped_metrics_parse_move_with_ingest_and_name_no_tenant() {
     let dir = tempdir();
     let data = dir.path().join("data");
     let acme_token = create_token(&data, "acme-corp", "ingest,read", "acme-writer");
-    let server = Server::start_with(&data, &["--metrics-listen", "127.0.0.1:0"]);
+    let server = Server::start_with(
+        &data,
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--verify-every-secs",
+            "1",
+        ],
+    );
     let addr = metrics_addr(&server);
     let (_, before) = scrape(&addr);
     assert_eq!(value(&before, "auditlog_stored_events_total{}"), 0.0);
@@ -158,6 +166,25 @@ fn scraped_metrics_parse_move_with_ingest_and_name_no_tenant() {
         "auditlog_unsigned_events{}",
     ] {
         assert!(after.contains_key(key), "{key} missing: {text}");
+    }
+    // The scheduled self-verification shows up once it has run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (text, samples) = scrape(&addr);
+        if samples.contains_key("auditlog_self_verify_ok{}") {
+            assert_eq!(value(&samples, "auditlog_self_verify_ok{}"), 1.0, "{text}");
+            assert_eq!(
+                value(&samples, "auditlog_self_verify_findings{}"),
+                0.0,
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no self-verification: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // No tenant names, token names or data in the exposition.
     for secret in ["acme", "default", "acme-writer", "gen-5-"] {
