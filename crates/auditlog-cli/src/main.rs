@@ -66,6 +66,10 @@ enum Command {
     Key(cmd::key::Command),
     /// Write realistic sample events as NDJSON to stdout.
     Generate(cmd::generate::Args),
+    /// Copy the data directory consistently while a server runs, with a manifest.
+    Backup(cmd::backup::Args),
+    /// Bring a backup back as a new data directory (--data).
+    Restore(cmd::restore::Args),
 }
 
 /// What a command reports besides success.
@@ -94,6 +98,8 @@ fn main() -> ExitCode {
         Command::User(command) => cmd::user::run(&ctx, command),
         Command::Key(command) => cmd::key::run(&ctx, command),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Backup(args) => cmd::backup::run(&ctx, args),
+        Command::Restore(args) => cmd::restore::run(&ctx, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -8,6 +8,8 @@ mod admin;
 mod auth;
 mod error;
 mod export;
+pub mod metrics;
+mod openapi;
 mod routes;
 mod search;
 mod throttle;
@@ -91,6 +93,8 @@ pub struct AppState {
     pub watch: WatchState,
     /// Sign-in failures per account and per address.
     pub throttle: Arc<crate::throttle::Throttle>,
+    /// Request counts and latencies for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -103,12 +107,19 @@ impl AppState {
             appended: Arc::new(tokio::sync::watch::Sender::new(0)),
             watch: WatchState::default(),
             throttle: Arc::new(crate::throttle::Throttle::new(config_throttle)),
+            metrics: Arc::default(),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::router(state).merge(ui::router())
+    let metrics = state.metrics.clone();
+    routes::router(state)
+        .merge(ui::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
 }
 
 /// A TLS acceptor from PEM files: a certificate chain and its private key (rustls, ring).

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/public-key", get(public_key))
         .route("/api/v1/proof/inclusion", get(inclusion_proof))
         .route("/api/v1/proof/consistency", get(consistency_proof))
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/healthz", get(healthz))
         .merge(crate::admin::router())
         .fallback(not_found)

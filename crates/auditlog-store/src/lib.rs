@@ -14,6 +14,7 @@
 //! conformance suite ([`store_conformance_suite!`], feature `conformance`).
 
 mod backend;
+pub mod backup;
 mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod backup;
 pub mod bundle;
 pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod key;
+pub mod restore;
 pub mod search;
 pub mod serve;
 pub mod show;

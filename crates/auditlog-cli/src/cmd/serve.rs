@@ -54,6 +54,9 @@ pub struct Args {
     /// POST every signed checkpoint (text/plain) to this URL, e.g. a webhook.
     #[arg(long, env = "AUDITLOG_ANCHOR_URL")]
     anchor_url: Option<String>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (off unless given).
+    #[arg(long, env = "AUDITLOG_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Verify every log this often, in seconds (0: never); the result is in /healthz.
     #[arg(long, env = "AUDITLOG_VERIFY_EVERY_SECS", default_value_t = 3600)]
     verify_every_secs: u64,
@@ -187,7 +190,24 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
     }
     let mut state = AppState::new(store_dyn, search.clone(), config);
     state.watch = watch;
+    let metrics_source = auditlog_server::metrics::MetricsSource {
+        metrics: state.metrics.clone(),
+        store: state.store.clone(),
+        search: search.clone(),
+        watch: state.watch.clone(),
+        index_enabled: !args.no_search_index,
+    };
     runtime.block_on(async {
+        if let Some(listen) = &args.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listen for metrics on {listen}"))?;
+            eprintln!(
+                "auditlog: metrics on http://{}/metrics",
+                listener.local_addr()?
+            );
+            tokio::spawn(auditlog_server::metrics::serve(listener, metrics_source));
+        }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("listen on {}", args.listen))?;

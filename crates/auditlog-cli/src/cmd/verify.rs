@@ -1,31 +1,81 @@
-//! `auditlog verify`: recompute the tenant's log from storage; exit 1 on any finding.
+//! `auditlog verify`: recompute logs from storage; exit 1 on any finding.
+//!
+//! Without `--tenant` every tenant of the data directory is checked, each with its trail log
+//! (SPEC §5), and every finding names its tenant and log; a trail log whose tenant is gone is
+//! checked on its own. `--tenant T` narrows it to one tenant (and its trail log). The store's
+//! `verify` does the recomputing; this file only chooses what to check and words the result.
 
 use anyhow::Context as _;
-use auditlog_store::Store as _;
+use auditlog_core::tenant::TenantId;
 use auditlog_store::verify::kind_in_words;
+use auditlog_store::{Store as _, VerifyReport};
 use serde_json::json;
 
-use super::{Format, TenantArg, progress_bar};
+use super::{Format, progress_bar};
 use crate::Outcome;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    tenant: TenantArg,
+    /// Check only this tenant (and its trail log); default: every tenant.
+    #[arg(long)]
+    tenant: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Check an NDJSON export offline instead of the data directory (needs --key).
     #[arg(long, requires = "key", conflicts_with = "anchors")]
     bundle: Option<std::path::PathBuf>,
-    /// Also check the log against every checkpoint anchored in this directory (`serve
-    /// --anchor-dir`): a log cut short or rebuilt since is reported with the anchored size.
+    /// Also check the logs against every checkpoint anchored in this directory (`serve
+    /// --anchor-dir`, one subdirectory per tenant): a log cut short or rebuilt since, or a
+    /// tenant gone from the data directory, is reported with the anchored size.
     #[arg(long)]
     anchors: Option<std::path::PathBuf>,
     /// The log's verifier key (`auditlog key show`, `GET /api/v1/public-key`), or a file
     /// holding it. Needed with --bundle; with --anchors it replaces the key in the data
-    /// directory (a key known from elsewhere also catches a log re-keyed and rebuilt).
+    /// directory (a key known from elsewhere also catches a log re-keyed and rebuilt), and
+    /// names one tenant's key, so it needs --tenant when the directory holds several.
     #[arg(long)]
     key: Option<String>,
+}
+
+/// One tenant's result: its event log, its trail log and its anchors.
+struct TenantResult {
+    tenant: TenantId,
+    /// None for a trail log whose tenant is not in the data directory.
+    events: Option<VerifyReport>,
+    trail: VerifyReport,
+    anchors_checked: Option<usize>,
+    anchor_findings: Vec<AnchorFinding>,
+}
+
+impl TenantResult {
+    fn n_findings(&self) -> u64 {
+        let count = |r: &VerifyReport| r.findings.len() as u64 + r.more_findings;
+        self.events.as_ref().map_or(0, count)
+            + count(&self.trail)
+            + self.anchor_findings.len() as u64
+    }
+}
+
+/// The tenants to check: the one named, or every tenant of the directory, and separately
+/// the trail logs stored without their tenant (each is still a signed log to check).
+fn chosen(
+    store: &auditlog_store::SqliteStore,
+    tenant: Option<&str>,
+) -> anyhow::Result<(Vec<TenantId>, Vec<TenantId>)> {
+    if let Some(name) = tenant {
+        let tenant = TenantId::parse(name)?;
+        if !store.tenant_exists(&tenant)? && !store.tenant_exists(&tenant.trail())? {
+            anyhow::bail!("tenant {tenant} not found in the data directory");
+        }
+        return Ok((vec![tenant], Vec::new()));
+    }
+    let stored = store.tenants()?;
+    let tenants: Vec<TenantId> = stored.iter().filter(|t| !t.is_trail()).cloned().collect();
+    let orphans = stored
+        .into_iter()
+        .filter(|t| t.is_trail() && !tenants.iter().any(|tenant| tenant.trail() == *t))
+        .collect();
+    Ok((tenants, orphans))
 }
 
 pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
@@ -44,114 +94,282 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         },
     )
     .with_context(|| format!("open data directory {}", ctx.data.display()))?;
-    let tenant = args.tenant.parse()?;
-    let bar = progress_bar(0, "verify");
+    let (tenants, orphan_trails) = chosen(&store, args.tenant.as_deref())?;
+    if args.key.is_some() && tenants.len() > 1 {
+        anyhow::bail!(
+            "--key is one tenant's key and the data directory holds {} tenants: add --tenant",
+            tenants.len()
+        );
+    }
     let started = std::time::Instant::now();
-    let report = store.verify(&tenant, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
-    // The tenant's trail log (auditlog's records of its own use) is checked with it.
-    let trail = store.verify(&tenant.trail(), &|_, _| {})?;
-    bar.finish_and_clear();
-    let (anchors_checked, anchor_findings) = match &args.anchors {
-        Some(dir) => {
-            let (checked, findings) = check_anchors(&store, &tenant, dir, args.key.as_deref())?;
-            (Some(checked), findings)
-        }
-        None => (None, Vec::new()),
-    };
-    let clean = report.is_clean() && trail.is_clean() && anchor_findings.is_empty();
-    let findings = report.findings.len() as u64
-        + report.more_findings
-        + trail.findings.len() as u64
-        + trail.more_findings
-        + anchor_findings.len() as u64;
+    let mut results = Vec::new();
+    for tenant in &tenants {
+        let bar = progress_bar(0, &format!("verify {tenant}"));
+        let events = store.verify(tenant, &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })?;
+        // The tenant's trail log (auditlog's records of its own use) is checked with it.
+        let trail = store.verify(&tenant.trail(), &|_, _| {})?;
+        bar.finish_and_clear();
+        let (anchors_checked, anchor_findings) = match &args.anchors {
+            Some(dir) => {
+                let tenant_dir = dir.join(tenant.as_str());
+                // With every tenant, a tenant that was never anchored has nothing to compare;
+                // a tenant named on purpose must have anchors.
+                if args.tenant.is_none() && !tenant_dir.exists() {
+                    (Some(0), Vec::new())
+                } else {
+                    let (checked, findings) =
+                        check_anchors(&store, tenant, &tenant_dir, args.key.as_deref())?;
+                    (Some(checked), findings)
+                }
+            }
+            None => (None, Vec::new()),
+        };
+        results.push(TenantResult {
+            tenant: tenant.clone(),
+            events: Some(events),
+            trail,
+            anchors_checked,
+            anchor_findings,
+        });
+    }
+    for trail_log in &orphan_trails {
+        let trail = store.verify(trail_log, &|_, _| {})?;
+        results.push(TenantResult {
+            tenant: trail_log.clone(),
+            events: None,
+            trail,
+            anchors_checked: None,
+            anchor_findings: Vec::new(),
+        });
+    }
+    // Anchored tenants the data directory no longer holds: the whole log is gone.
+    let mut vanished = Vec::new();
+    if let (Some(dir), None) = (&args.anchors, &args.tenant) {
+        vanished = vanished_tenants(dir, &tenants)?;
+    }
     let seconds = started.elapsed().as_secs_f64();
+    let clean = vanished.is_empty() && results.iter().all(|r| r.n_findings() == 0);
     match args.format {
-        Format::Json => {
-            for finding in &anchor_findings {
-                super::out(
-                    json!({"kind": finding.kind, "anchored_size": finding.size, "anchor": finding.file, "detail": finding.detail}),
-                )?;
-            }
-            for finding in &report.findings {
-                super::out(format!(
-                    "{}",
-                    json!({"kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail})
-                ))?;
-            }
-            for finding in &trail.findings {
-                super::out(format!(
-                    "{}",
-                    json!({"log": "trail", "kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail})
-                ))?;
-            }
-            super::out(format!(
-                "{}",
-                json!({
-                    "tenant": report.tenant,
-                    "ok": clean,
-                    "tree_size": report.tree_size,
-                    "events_checked": report.events_checked,
-                    "checkpoints_checked": report.checkpoints_checked,
-                    "latest_checkpoint": report.latest_checkpoint,
-                    "findings": findings,
-                    "anchors_checked": anchors_checked,
-                    "trail": {"tree_size": trail.tree_size, "findings": trail.findings.len() as u64 + trail.more_findings},
-                    "seconds": seconds,
-                })
-            ))?;
-        }
-        Format::Text => {
-            for finding in &anchor_findings {
-                super::out(format!(
-                    "{} at anchored size {} ({}): {}",
-                    kind_in_words(finding.kind),
-                    finding.size,
-                    finding.file,
-                    finding.detail
-                ))?;
-            }
-            for finding in &report.findings {
-                match finding.seq {
-                    Some(seq) => {
-                        super::out(format!("{} seq {seq}: {}", finding.kind, finding.detail))?
-                    }
-                    None => super::out(format!("{}: {}", finding.kind, finding.detail))?,
-                }
-            }
-            if report.more_findings > 0 {
-                super::out(format!("… and {} more findings", report.more_findings))?;
-            }
-            for finding in &trail.findings {
-                match finding.seq {
-                    Some(seq) => super::out(format!(
-                        "trail log: {} seq {seq}: {}",
-                        finding.kind, finding.detail
-                    ))?,
-                    None => super::out(format!("trail log: {}: {}", finding.kind, finding.detail))?,
-                }
-            }
-            let verdict = if clean { "ok" } else { "FAILED" };
-            super::out(format!(
-                "{verdict}: tenant {}, {} events, {} checkpoints (latest {}), {} findings, {:.2}s",
-                report.tenant,
-                report.events_checked,
-                report.checkpoints_checked,
-                report
-                    .latest_checkpoint
-                    .map_or_else(|| "none".to_owned(), |s| s.to_string()),
-                findings,
-                seconds
-            ))?;
-        }
+        Format::Json => print_json(&results, &vanished, clean, seconds)?,
+        Format::Text => print_text(&results, &vanished, clean, seconds)?,
     }
     Ok(if clean { Outcome::Ok } else { Outcome::Found })
 }
 
+/// Subdirectories of the anchor directory that name a tenant the data directory lacks, with
+/// the largest size anchored for each.
+fn vanished_tenants(
+    dir: &std::path::Path,
+    tenants: &[TenantId],
+) -> anyhow::Result<Vec<AnchorFinding>> {
+    let mut found = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("read {}: {e}", dir.display()))?;
+    let mut names: Vec<(String, std::path::PathBuf)> = entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
+        .collect();
+    names.sort();
+    for (name, path) in names {
+        let Ok(tenant) = TenantId::parse(&name) else {
+            continue;
+        };
+        if tenants.contains(&tenant) {
+            continue;
+        }
+        let mut largest: Option<u64> = None;
+        for entry in std::fs::read_dir(&path)?.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|ext| ext != "checkpoint") {
+                continue;
+            }
+            let note = std::fs::read_to_string(&path)?;
+            // The size is the note's second line (C2SP tlog-checkpoint); the key is gone with
+            // the tenant, so the signature cannot be checked here.
+            if let Some(size) = note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) {
+                largest = Some(largest.map_or(size, |l| l.max(size)));
+            }
+        }
+        if let Some(size) = largest {
+            found.push(AnchorFinding {
+                tenant: Some(tenant),
+                kind: "truncated",
+                size,
+                file: path.display().to_string(),
+                detail: format!(
+                    "checkpoints of up to {size} events were anchored for tenant {name}, which the data directory no longer holds"
+                ),
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn print_json(
+    results: &[TenantResult],
+    vanished: &[AnchorFinding],
+    clean: bool,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let mut total_findings = 0;
+    let mut total_events = 0;
+    for result in results {
+        let tenant = result.tenant.as_str();
+        for finding in &result.anchor_findings {
+            super::out(
+                json!({"tenant": tenant, "kind": finding.kind, "anchored_size": finding.size, "anchor": finding.file, "detail": finding.detail}),
+            )?;
+        }
+        if let Some(events) = &result.events {
+            for finding in &events.findings {
+                super::out(
+                    json!({"tenant": tenant, "log": "events", "kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail}),
+                )?;
+            }
+        }
+        for finding in &result.trail.findings {
+            super::out(
+                json!({"tenant": tenant, "log": "trail", "kind": finding.kind.as_str(), "seq": finding.seq, "detail": finding.detail}),
+            )?;
+        }
+        let n_findings = result.n_findings();
+        total_findings += n_findings;
+        let trail = json!({"tree_size": result.trail.tree_size, "findings": result.trail.findings.len() as u64 + result.trail.more_findings});
+        let line = match &result.events {
+            Some(events) => {
+                total_events += events.events_checked;
+                json!({
+                    "tenant": tenant,
+                    "ok": n_findings == 0,
+                    "tree_size": events.tree_size,
+                    "events_checked": events.events_checked,
+                    "checkpoints_checked": events.checkpoints_checked,
+                    "latest_checkpoint": events.latest_checkpoint,
+                    "findings": n_findings,
+                    "anchors_checked": result.anchors_checked,
+                    "trail": trail,
+                })
+            }
+            None => json!({
+                "tenant": tenant,
+                "ok": n_findings == 0,
+                "log": "trail",
+                "tenant_missing": true,
+                "trail": trail,
+                "findings": n_findings,
+            }),
+        };
+        super::out(line)?;
+    }
+    for finding in vanished {
+        total_findings += 1;
+        super::out(
+            json!({"tenant": finding.tenant.as_ref().map(|t| t.as_str()), "kind": finding.kind, "anchored_size": finding.size, "anchor": finding.file, "detail": finding.detail}),
+        )?;
+    }
+    let anchors_checked = results
+        .iter()
+        .filter_map(|r| r.anchors_checked)
+        .reduce(|a, b| a + b);
+    // The last line sums up the whole run (scripts read it).
+    super::out(json!({
+        "ok": clean,
+        "tenants": results.iter().filter(|r| r.events.is_some()).count(),
+        "events_checked": total_events,
+        "findings": total_findings,
+        "anchors_checked": anchors_checked,
+        "seconds": seconds,
+    }))
+}
+
+fn print_text(
+    results: &[TenantResult],
+    vanished: &[AnchorFinding],
+    clean: bool,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let mut total_findings = 0;
+    let mut total_events = 0;
+    for result in results {
+        let tenant = &result.tenant;
+        for finding in &result.anchor_findings {
+            super::out(format!(
+                "{} at anchored size {} (tenant {tenant}, {}): {}",
+                kind_in_words(finding.kind),
+                finding.size,
+                finding.file,
+                finding.detail
+            ))?;
+        }
+        let logs = [
+            (result.events.as_ref(), format!("tenant {tenant}")),
+            (Some(&result.trail), format!("tenant {tenant}, trail log")),
+        ];
+        for (report, whose) in logs {
+            let Some(report) = report else { continue };
+            for finding in &report.findings {
+                match finding.seq {
+                    Some(seq) => super::out(format!(
+                        "{} seq {seq} ({whose}): {}",
+                        finding.kind, finding.detail
+                    ))?,
+                    None => super::out(format!("{} ({whose}): {}", finding.kind, finding.detail))?,
+                }
+            }
+            if report.more_findings > 0 {
+                super::out(format!(
+                    "… and {} more findings ({whose})",
+                    report.more_findings
+                ))?;
+            }
+        }
+        let n_findings = result.n_findings();
+        total_findings += n_findings;
+        let verdict = if n_findings == 0 { "ok" } else { "FAILED" };
+        match &result.events {
+            Some(events) => {
+                total_events += events.events_checked;
+                super::out(format!(
+                    "{verdict}: tenant {tenant}, {} events, {} checkpoints (latest {}), trail log {} records, {n_findings} findings",
+                    events.events_checked,
+                    events.checkpoints_checked,
+                    events
+                        .latest_checkpoint
+                        .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                    result.trail.tree_size,
+                ))?
+            }
+            None => super::out(format!(
+                "{verdict}: trail log {tenant} (its tenant is not in the data directory), {} records, {n_findings} findings",
+                result.trail.tree_size
+            ))?,
+        }
+    }
+    for finding in vanished {
+        total_findings += 1;
+        super::out(format!(
+            "{} at anchored size {} ({}): {}",
+            kind_in_words(finding.kind),
+            finding.size,
+            finding.file,
+            finding.detail
+        ))?;
+    }
+    let verdict = if clean { "ok" } else { "FAILED" };
+    let n_tenants = results.iter().filter(|r| r.events.is_some()).count();
+    super::out(format!(
+        "{verdict}: {n_tenants} tenants, {total_events} events, {total_findings} findings, {seconds:.2}s"
+    ))
+}
+
 /// A disagreement between the log and an anchored checkpoint.
 struct AnchorFinding {
+    /// Set only for a tenant the data directory no longer holds.
+    tenant: Option<TenantId>,
     kind: &'static str,
     size: u64,
     file: String,
@@ -159,12 +377,12 @@ struct AnchorFinding {
 }
 
 /// Checks the live log against every anchored checkpoint of the tenant
-/// (`<dir>/<tenant>/*.checkpoint`): signed with the key, no larger than the log, and the
+/// (`<tenant_dir>/*.checkpoint`): signed with the key, no larger than the log, and the
 /// log's tree at that size is the anchored one (consistency proof from it to the log's size).
 fn check_anchors(
     store: &auditlog_store::SqliteStore,
-    tenant: &auditlog_core::tenant::TenantId,
-    dir: &std::path::Path,
+    tenant: &TenantId,
+    tenant_dir: &std::path::Path,
     key: Option<&str>,
 ) -> anyhow::Result<(usize, Vec<AnchorFinding>)> {
     use auditlog_ledger::merkle::verify_consistency;
@@ -174,8 +392,7 @@ fn check_anchors(
         None => NoteVerifier::parse(&store.verifier_key(tenant)?)
             .map_err(|e| anyhow::anyhow!("the log's key: {e}"))?,
     };
-    let tenant_dir = dir.join(tenant.as_str());
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&tenant_dir)
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(tenant_dir)
         .map_err(|e| anyhow::anyhow!("read {}: {e}", tenant_dir.display()))?
         .flatten()
         .map(|entry| entry.path())
@@ -197,6 +414,7 @@ fn check_anchors(
             Ok(checkpoint) => checkpoint,
             Err(e) => {
                 findings.push(AnchorFinding {
+                    tenant: None,
                     kind: "bad_signature",
                     size: 0,
                     file,
@@ -208,6 +426,7 @@ fn check_anchors(
         let size = checkpoint.size;
         if size > tree_size {
             findings.push(AnchorFinding {
+                tenant: None,
                 kind: "truncated",
                 size,
                 file,
@@ -228,6 +447,7 @@ fn check_anchors(
             });
         if !consistent || store.root_at(tenant, size)? != checkpoint.root {
             findings.push(AnchorFinding {
+                tenant: None,
                 kind: "altered",
                 size,
                 file,

@@ -3,10 +3,15 @@
 mod anchors;
 mod api;
 mod api_rules;
+mod backup;
 mod cli;
 mod crash;
 mod export_bundle;
+mod ingest_url;
 mod interop;
+mod metrics;
+mod openapi;
+mod ops;
 mod search_api;
 mod search_cli;
 mod support;
