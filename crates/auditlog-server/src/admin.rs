@@ -26,7 +26,7 @@ use auditlog_store::{Actor, Role, Scopes, Store, StoreError, TrailEvent};
 use crate::AppState;
 use crate::auth::{Caller, Permission, SESSION_COOKIE, Via};
 use crate::error::ApiError;
-use crate::routes::blocking;
+use crate::handlers::blocking;
 use crate::trail::record;
 
 /// Largest body of an administrative request.

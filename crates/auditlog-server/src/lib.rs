@@ -7,7 +7,11 @@
 mod admin;
 mod auth;
 mod error;
+mod events;
 mod export;
+mod handlers;
+mod health;
+mod ingest;
 mod routes;
 mod search;
 mod throttle;
@@ -31,7 +35,7 @@ pub use export::{
     EXPORT_NOTE_HEADER, Export, ExportFormat, SEARCH_PAGE, decode_seqs, encode_seqs,
     pin_checkpoint, spreadsheet_safe,
 };
-pub use routes::event_json;
+pub use events::event_json;
 pub use watch::{AnchorConfig, Watch, WatchState, start_anchors, start_self_verify};
 
 use auditlog_search::SearchEngine;

@@ -28,7 +28,8 @@ use auditlog_store::trail::{integer, string};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::{blocking, event_json};
+use crate::events::event_json;
+use crate::handlers::blocking;
 
 /// The query parameters of a request, each at most once and each one this route knows.
 pub(crate) fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
