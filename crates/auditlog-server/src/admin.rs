@@ -271,6 +271,7 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Respo
     let store = state.store.clone();
     let secret = secret.clone();
     blocking(move || Ok(store.end_session(&secret)?)).await?;
+    state.credentials_changed();
     record(
         &state,
         &caller.tenant,
@@ -378,6 +379,8 @@ async fn admin_change(
     let store = state.store.clone();
     let (tenant, actor) = (caller.tenant.clone(), caller.actor());
     let done = blocking(move || Ok(change(store.as_ref(), &tenant, &actor)?)).await?;
+    // Every change made this way can end a credential (revoke, disable, new password).
+    state.credentials_changed();
     if done {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
