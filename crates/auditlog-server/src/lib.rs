@@ -125,7 +125,8 @@ impl AppState {
 impl AppState {
     /// Tell live streams that some credential may have ended.
     pub(crate) fn credentials_changed(&self) {
-        self.credentials_changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.credentials_changed
+            .send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 

@@ -9,6 +9,7 @@ mod export_bundle;
 mod interop;
 mod search_api;
 mod search_cli;
+mod security;
 mod support;
 mod tamper;
 mod tenancy;
