@@ -212,3 +212,79 @@ fn a_live_stream_ends_at_its_maximum_lifetime() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// How many trail records answer `q` once every record up to `at_least` is searchable (records
+/// are durable before their answer; the trail's index catches up a moment later).
+fn trail_total(admin: &Client, q: &str, at_least: u64) -> u64 {
+    let path = format!(
+        "/api/v1/events?q={}",
+        form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+    );
+    let mut total = 0;
+    for _ in 0..300 {
+        let reply = admin.get(&path);
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        total = reply.json()["total"].as_u64().expect("total");
+        if total >= at_least {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    total
+}
+
+/// Sends `n` sign-ins at once (each on its own connection) and counts the answers by status.
+fn parallel_sign_ins(addr: &str, n: usize, user_of: impl Fn(usize) -> String + Sync) -> (u64, u64) {
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let user = user_of(i);
+                scope.spawn(move || {
+                    let anon = Client::new(addr, None);
+                    sign_in_reply(&anon, "default", &user, "a wrong guess, again").status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for status in &statuses {
+        assert!([401, 429].contains(status), "{statuses:?}");
+    }
+    let refused = statuses.iter().filter(|s| **s == 401).count() as u64;
+    let throttled = statuses.iter().filter(|s| **s == 429).count() as u64;
+    (refused, throttled)
+}
+
+#[test]
+fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let admin = server.client();
+    create_person(
+        &data,
+        "default",
+        "alice",
+        "viewer",
+        "alice's long passphrase",
+    );
+
+    // 30 at once for one account from one address: only the pair's 5 free tries are checked.
+    let (refused, throttled) = parallel_sign_ins(&server.addr, 30, |_| "alice".to_owned());
+    assert!(refused <= 5, "{refused} wrong passwords were checked");
+    assert_eq!(refused + throttled, 30);
+    let q = "table:auditlog.session action:LOGIN_FAILED pk:alice";
+    assert_eq!(trail_total(&admin, q, refused), refused);
+
+    // 40 at once for 40 names (no such people: still counted and recorded) from one address:
+    // at most the address's 20 free tries.
+    let (refused, throttled) = parallel_sign_ins(&server.addr, 40, |i| format!("p{i}"));
+    // Alice's 5 count against the address too.
+    assert!(refused <= 15, "{refused} wrong passwords were checked");
+    assert_eq!(refused + throttled, 40);
+    let q = "table:auditlog.session action:LOGIN_FAILED -pk:alice";
+    assert_eq!(trail_total(&admin, q, refused), refused);
+}
