@@ -26,7 +26,7 @@ use auditlog_store::{Actor, Role, Scopes, Store, StoreError, TrailEvent};
 use crate::AppState;
 use crate::auth::{Caller, Permission, SESSION_COOKIE, Via};
 use crate::error::ApiError;
-use crate::routes::blocking;
+use crate::handlers::blocking;
 use crate::trail::record;
 
 /// Largest body of an administrative request.
@@ -122,21 +122,25 @@ async fn sign_in(
         ));
     }
     let account = format!("{tenant}/{}", form.user);
-    if let Err(wait) = state.throttle.check(&account, ip, Instant::now()) {
-        let secs = wait.as_secs().max(1);
-        tracing::warn!(%ip, "sign-in refused: too many failures");
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed sign-ins; try again in {secs} s"),
-        )
-        .with("retry_after_secs", secs)
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Ok(response);
-    }
+    // Counted before the password is checked: parallel guesses cannot all pass the check.
+    let attempt = match state.throttle.reserve(&account, ip, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let secs = wait.as_secs().max(1);
+            tracing::warn!(%ip, "sign-in refused: too many failures");
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many failed sign-ins; try again in {secs} s"),
+            )
+            .with("retry_after_secs", secs)
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(response);
+        }
+    };
     let store = state.store.clone();
     let limits = state.config.session_limits;
     let (lookup_tenant, user, password) = (tenant.clone(), form.user.clone(), form.password);
@@ -170,7 +174,8 @@ async fn sign_in(
     let actor = Actor::new(form.user.clone(), ip, "panel");
     match outcome {
         (tenant_exists, Err(refusal)) => {
-            state.throttle.failure(&account, ip, Instant::now());
+            // The reservation stays: it was a failure.
+            drop(attempt);
             if tenant_exists {
                 let why = match refusal {
                     Refusal::UnknownPerson => "no such person",
@@ -194,7 +199,7 @@ async fn sign_in(
             ))
         }
         (_, Ok(session)) => {
-            state.throttle.success(&account);
+            attempt.succeeded();
             record(
                 &state,
                 &tenant,
@@ -271,6 +276,7 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Respo
     let store = state.store.clone();
     let secret = secret.clone();
     blocking(move || Ok(store.end_session(&secret)?)).await?;
+    state.credentials_changed();
     record(
         &state,
         &caller.tenant,
@@ -378,6 +384,8 @@ async fn admin_change(
     let store = state.store.clone();
     let (tenant, actor) = (caller.tenant.clone(), caller.actor());
     let done = blocking(move || Ok(change(store.as_ref(), &tenant, &actor)?)).await?;
+    // Every change made this way can end a credential (revoke, disable, new password).
+    state.credentials_changed();
     if done {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -87,6 +87,24 @@ pub struct Caller {
     pub via: Via,
     /// The client's address (the peer, or what a trusted proxy forwarded).
     pub ip: IpAddr,
+    /// What the caller presented, so a long request (a live stream) can check it again.
+    pub(crate) credential: Credential,
+}
+
+/// The secret a caller presented: a bearer token or a session cookie's secret.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    Token(String),
+    Session(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::Token(_) => "Token(..)",
+            Credential::Session(_) => "Session(..)",
+        })
+    }
 }
 
 impl Caller {
@@ -118,6 +136,29 @@ impl Caller {
         Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))
     }
 
+    /// Whether the credential still holds for this tenant and name: the token is not revoked,
+    /// the session is live and its person enabled (a disable or password change ends the
+    /// person's sessions). A live stream asks this every few seconds and on every change made
+    /// through this server; asking restarts a session's idle time, as any request does.
+    pub(crate) async fn still_valid(&self, state: &AppState) -> Result<bool, ApiError> {
+        let store = state.store.clone();
+        let limits = state.config.session_limits;
+        let credential = self.credential.clone();
+        let (tenant, name) = (self.tenant.clone(), self.name.clone());
+        tokio::task::spawn_blocking(move || -> Result<bool, ApiError> {
+            Ok(match credential {
+                Credential::Token(token) => store
+                    .authenticate(&token)?
+                    .is_some_and(|p| p.tenant == tenant && p.name == name),
+                Credential::Session(secret) => store
+                    .session(&secret, limits)?
+                    .is_some_and(|s| s.tenant == tenant && s.person == name),
+            })
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
     /// The caller as the trail names it.
     pub fn actor(&self) -> Actor {
         let source = match self.via {
@@ -147,7 +188,8 @@ impl FromRequestParts<AppState> for Caller {
                 .map(str::trim)
                 .ok_or_else(ApiError::unauthorized)?
                 .to_owned();
-            let principal = tokio::task::spawn_blocking(move || store.authenticate(&token))
+            let lookup = token.clone();
+            let principal = tokio::task::spawn_blocking(move || store.authenticate(&lookup))
                 .await
                 .map_err(ApiError::internal)??
                 .ok_or_else(ApiError::unauthorized)?;
@@ -156,6 +198,7 @@ impl FromRequestParts<AppState> for Caller {
                 name: principal.name,
                 via: Via::Token(principal.scopes),
                 ip,
+                credential: Credential::Token(token),
             });
         }
         let secret = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
@@ -186,11 +229,12 @@ impl FromRequestParts<AppState> for Caller {
             name: session.person,
             via: Via::Session {
                 role: session.role,
-                secret,
+                secret: secret.clone(),
                 csrf: session.csrf,
                 expires_at: session.expires_at,
             },
             ip,
+            credential: Credential::Session(secret),
         })
     }
 }

@@ -47,7 +47,7 @@ use auditlog_store::{Store, StoreError};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::blocking;
+use crate::handlers::blocking;
 use crate::search::{params, query_of, sort_of};
 
 /// The first line of an export note.

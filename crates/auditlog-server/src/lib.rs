@@ -7,9 +7,13 @@
 mod admin;
 mod auth;
 mod error;
+mod events;
 mod export;
 pub mod metrics;
 mod openapi;
+mod handlers;
+mod health;
+mod ingest;
 mod routes;
 mod search;
 mod throttle;
@@ -29,11 +33,11 @@ use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 pub use error::ApiError;
+pub use events::event_json;
 pub use export::{
     EXPORT_NOTE_HEADER, Export, ExportFormat, SEARCH_PAGE, decode_seqs, encode_seqs,
     pin_checkpoint, spreadsheet_safe,
 };
-pub use routes::event_json;
 pub use watch::{AnchorConfig, Watch, WatchState, start_anchors, start_self_verify};
 
 use auditlog_search::SearchEngine;
@@ -62,6 +66,11 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Sign-in failures per account before it must wait, and the longest wait.
     pub throttle: crate::throttle::ThrottleConfig,
+    /// How often a live stream checks that its credential still holds (revocations made by
+    /// the CLI or another node are seen within this; this server's own wake streams at once).
+    pub stream_recheck: Duration,
+    /// Longest life of one live stream; the client resumes with `Last-Event-ID`.
+    pub stream_max_lifetime: Duration,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +86,8 @@ impl Default for ServerConfig {
             session_limits: auditlog_store::SessionLimits::default(),
             secure_cookies: false,
             throttle: crate::throttle::ThrottleConfig::default(),
+            stream_recheck: Duration::from_secs(3),
+            stream_max_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -95,6 +106,9 @@ pub struct AppState {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Bumped on every revocation, disable, password change and sign-out made through this
+    /// server: live streams check their credential again at once.
+    pub credentials_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AppState {
@@ -108,7 +122,16 @@ impl AppState {
             watch: WatchState::default(),
             throttle: Arc::new(crate::throttle::Throttle::new(config_throttle)),
             metrics: Arc::default(),
+            credentials_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+}
+
+impl AppState {
+    /// Tell live streams that some credential may have ended.
+    pub(crate) fn credentials_changed(&self) {
+        self.credentials_changed
+            .send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 

@@ -4,7 +4,7 @@
 //! Parameters are strict: an unknown or repeated parameter is a 400, so a typo never silently
 //! widens a query. Limits are capped rather than refused when too large.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,8 @@ use auditlog_store::trail::{integer, string};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::{blocking, event_json};
+use crate::events::event_json;
+use crate::handlers::blocking;
 
 /// The query parameters of a request, each at most once and each one this route knows.
 pub(crate) fn params(uri: &Uri, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
@@ -389,17 +390,23 @@ pub async fn stream(
             }
         }
     };
+    let now = tokio::time::Instant::now();
     let stream = StreamState {
+        credentials: state.credentials_changed.subscribe(),
+        next_check: now + state.config.stream_recheck,
+        ends_at: now + state.config.stream_max_lifetime,
         state,
+        caller,
         tenant,
         query,
         after,
-        pending: Vec::new(),
+        pending: VecDeque::new(),
         skipped,
         appended: None,
+        closed: false,
     };
     let events = futures_util::stream::unfold(stream, |mut stream| async move {
-        let event = stream.next().await;
+        let event = stream.next().await?;
         Some((Ok::<_, Infallible>(event), stream))
     });
     let mut response = Sse::new(events)
@@ -413,26 +420,50 @@ pub async fn stream(
 
 struct StreamState {
     state: AppState,
+    /// Who opened the stream: checked again every `stream_recheck` and on every credential
+    /// change made through this server.
+    caller: Caller,
+    credentials: tokio::sync::watch::Receiver<u64>,
+    next_check: tokio::time::Instant,
+    /// The stream's maximum lifetime ends here.
+    ends_at: tokio::time::Instant,
     tenant: TenantId,
     query: Query,
     /// Last seq looked at.
     after: u64,
-    /// Matching events read but not sent yet.
-    pending: Vec<SseEvent>,
+    /// Matching events read but not sent yet (at most one read's worth, `STREAM_BATCH`).
+    pending: VecDeque<SseEvent>,
     skipped: Option<(u64, u64)>,
     appended: Option<tokio::sync::watch::Receiver<u64>>,
+    /// The `closed` event was sent: the stream ends.
+    closed: bool,
 }
 
 impl StreamState {
-    async fn next(&mut self) -> SseEvent {
+    /// The next message, or `None` when the stream is over (its credential ended, or its
+    /// lifetime did: the last message says which, as `event: closed`).
+    async fn next(&mut self) -> Option<SseEvent> {
+        if self.closed {
+            return None;
+        }
         if let Some((from, to)) = self.skipped.take() {
-            return SseEvent::default()
-                .event("skipped")
-                .data(json!({"from": from, "to": to}).to_string());
+            return Some(
+                SseEvent::default()
+                    .event("skipped")
+                    .data(json!({"from": from, "to": to}).to_string()),
+            );
         }
         loop {
-            if !self.pending.is_empty() {
-                return self.pending.remove(0);
+            if let Some(reason) = self.why_close().await {
+                self.closed = true;
+                return Some(
+                    SseEvent::default()
+                        .event("closed")
+                        .data(json!({"reason": reason}).to_string()),
+                );
+            }
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
             }
             let appended = self
                 .appended
@@ -443,15 +474,47 @@ impl StreamState {
                 Ok(()) if !self.pending.is_empty() => continue,
                 Ok(()) => {}
                 Err(error) => {
-                    return SseEvent::default()
-                        .event("error")
-                        .data(json!({"message": error.message}).to_string());
+                    return Some(
+                        SseEvent::default()
+                            .event("error")
+                            .data(json!({"message": error.message}).to_string()),
+                    );
                 }
             }
             let appended = self
                 .appended
                 .get_or_insert_with(|| self.state.appended.subscribe());
-            let _ = tokio::time::timeout(Duration::from_secs(5), appended.changed()).await;
+            let wake = self.next_check.min(self.ends_at);
+            tokio::select! {
+                _ = appended.changed() => {}
+                changed = self.credentials.changed() => {
+                    if changed.is_ok() {
+                        self.next_check = tokio::time::Instant::now();
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// Why the stream must end now, if it must.
+    async fn why_close(&mut self) -> Option<&'static str> {
+        let now = tokio::time::Instant::now();
+        if now >= self.ends_at {
+            return Some("the stream reached its maximum lifetime; reconnect with Last-Event-ID");
+        }
+        // A change made through this server is looked at before anything else is sent.
+        let changed = self.credentials.has_changed().unwrap_or(false);
+        if now < self.next_check && !changed {
+            return None;
+        }
+        self.next_check = now + self.state.config.stream_recheck;
+        self.credentials.borrow_and_update();
+        match self.caller.still_valid(&self.state).await {
+            Ok(true) => None,
+            Ok(false) => Some("the credential was revoked, disabled or signed out"),
+            // A store that cannot answer cannot vouch for the credential either.
+            Err(_) => Some("the credential could not be checked"),
         }
     }
 

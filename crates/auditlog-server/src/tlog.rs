@@ -17,7 +17,7 @@ use auditlog_ledger::tiles::{TILE_WIDTH, TileId};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::blocking;
+use crate::handlers::blocking;
 
 const HASH_LEN: usize = 32;
 

@@ -18,7 +18,7 @@ pub async fn record(
 ) -> Result<(), ApiError> {
     let store = state.store.clone();
     let tenant = tenant.clone();
-    crate::routes::blocking(move || Ok(store.record(&tenant, &event)?)).await
+    crate::handlers::blocking(move || Ok(store.record(&tenant, &event)?)).await
 }
 
 /// Text as a trail record keeps it: at most `max` characters.

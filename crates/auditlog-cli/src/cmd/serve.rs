@@ -82,6 +82,11 @@ pub struct Args {
     /// A sign-in session ends this long after sign-in, in seconds.
     #[arg(long, env = "AUDITLOG_SESSION_MAX_SECS", default_value_t = 43200)]
     session_max_secs: i64,
+    /// Longest life of one live stream (`/api/v1/stream`), in seconds; the client resumes
+    /// with Last-Event-ID.
+    #[arg(long, env = "AUDITLOG_STREAM_MAX_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    stream_max_secs: u64,
 }
 
 /// Addresses or networks (`10.0.0.1`, `10.0.0.0/8`, `::1`).
@@ -163,6 +168,7 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
             absolute_secs: args.session_max_secs,
         },
         secure_cookies: tls.is_some(),
+        stream_max_lifetime: Duration::from_secs(args.stream_max_secs),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

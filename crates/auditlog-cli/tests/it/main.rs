@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 mod search_api;
 mod search_cli;
+mod security;
 mod support;
 mod tamper;
 mod tenancy;
