@@ -85,6 +85,35 @@ fn the_openapi_document_is_served_to_anyone_and_every_operation_reaches_a_handle
         }
     }
     assert!(n_operations > 20, "{n_operations}");
+
+    // Every documented query parameter is one the handler takes (routes refuse unknown ones
+    // with `unknown_parameter`).
+    let client = server.client();
+    let mut n_parameters = 0;
+    for (path, item) in paths {
+        let Some(operation) = item.get("get") else {
+            continue;
+        };
+        // The live stream answers 200 and never ends; its parameters are the stream tests'.
+        if path == "/api/v1/stream" {
+            continue;
+        }
+        let concrete = path.replace("{seq}", "1").replace("{path}", "0/000");
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] != "query" {
+                continue;
+            }
+            let name = parameter["name"].as_str().expect("name");
+            n_parameters += 1;
+            let reply = client.get(&format!("{concrete}?{name}=1"));
+            assert!(
+                !reply.text.contains("unknown_parameter"),
+                "GET {path}: documented parameter {name} is refused: {}",
+                reply.text
+            );
+        }
+    }
+    assert!(n_parameters > 10, "{n_parameters}");
 }
 
 #[test]
