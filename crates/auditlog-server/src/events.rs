@@ -125,6 +125,13 @@ async fn default_size(state: &AppState, tenant: &TenantId) -> Result<u64, ApiErr
         .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))
 }
 
+/// A required query parameter that names a seq or a tree size.
+fn required_seq(text: Option<&str>, what: &str) -> Result<u64, ApiError> {
+    let text = text
+        .ok_or_else(|| ApiError::bad_request("missing_parameter", format!("{what} is required")))?;
+    parse_seq(text, what)
+}
+
 pub(crate) async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,13 +141,7 @@ pub(crate) async fn inclusion_proof(
     caller.require(Permission::Read)?;
     let tenant = log_param(&caller, &uri)?;
     let query = query_params(query)?;
-    let seq = parse_seq(
-        query
-            .seq
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("missing_parameter", "seq is required"))?,
-        "seq",
-    )?;
+    let seq = required_seq(query.seq.as_deref(), "seq")?;
     let size = match query.size.as_deref() {
         Some(size) => parse_seq(size, "size")?,
         None => default_size(&state, &tenant).await?,
@@ -172,13 +173,7 @@ pub(crate) async fn consistency_proof(
     caller.require(Permission::Read)?;
     let tenant = log_param(&caller, &uri)?;
     let query = query_params(query)?;
-    let from = parse_seq(
-        query
-            .from
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("missing_parameter", "from is required"))?,
-        "from",
-    )?;
+    let from = required_seq(query.from.as_deref(), "from")?;
     let to = match query.to.as_deref() {
         Some(to) => parse_seq(to, "to")?,
         None => default_size(&state, &tenant).await?,

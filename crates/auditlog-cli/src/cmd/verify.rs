@@ -151,12 +151,49 @@ pub fn run(ctx: &super::Ctx, args: Args) -> anyhow::Result<Outcome> {
         vanished = vanished_tenants(dir, &tenants)?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let clean = vanished.is_empty() && results.iter().all(|r| r.n_findings() == 0);
+    let totals = Totals::of(&results, &vanished, seconds);
     match args.format {
-        Format::Json => print_json(&results, &vanished, clean, seconds)?,
-        Format::Text => print_text(&results, &vanished, clean, seconds)?,
+        Format::Json => print_json(&results, &vanished, &totals)?,
+        Format::Text => print_text(&results, &vanished, &totals)?,
     }
-    Ok(if clean { Outcome::Ok } else { Outcome::Found })
+    Ok(if totals.clean() {
+        Outcome::Ok
+    } else {
+        Outcome::Found
+    })
+}
+
+/// What the last line of a run sums up, counted once for either output format.
+struct Totals {
+    tenants: usize,
+    events: u64,
+    findings: u64,
+    anchors_checked: Option<usize>,
+    seconds: f64,
+}
+
+impl Totals {
+    fn of(results: &[TenantResult], vanished: &[AnchorFinding], seconds: f64) -> Totals {
+        Totals {
+            tenants: results.iter().filter(|r| r.events.is_some()).count(),
+            events: results
+                .iter()
+                .filter_map(|r| r.events.as_ref())
+                .map(|events| events.events_checked)
+                .sum(),
+            findings: results.iter().map(TenantResult::n_findings).sum::<u64>()
+                + vanished.len() as u64,
+            anchors_checked: results
+                .iter()
+                .filter_map(|r| r.anchors_checked)
+                .reduce(|a, b| a + b),
+            seconds,
+        }
+    }
+
+    fn clean(&self) -> bool {
+        self.findings == 0
+    }
 }
 
 /// Subdirectories of the anchor directory that name a tenant the data directory lacks, with
@@ -212,11 +249,8 @@ fn vanished_tenants(
 fn print_json(
     results: &[TenantResult],
     vanished: &[AnchorFinding],
-    clean: bool,
-    seconds: f64,
+    totals: &Totals,
 ) -> anyhow::Result<()> {
-    let mut total_findings = 0;
-    let mut total_events = 0;
     for result in results {
         let tenant = result.tenant.as_str();
         for finding in &result.anchor_findings {
@@ -237,12 +271,9 @@ fn print_json(
             )?;
         }
         let n_findings = result.n_findings();
-        total_findings += n_findings;
         let trail = json!({"tree_size": result.trail.tree_size, "findings": result.trail.findings.len() as u64 + result.trail.more_findings});
         let line = match &result.events {
-            Some(events) => {
-                total_events += events.events_checked;
-                json!({
+            Some(events) => json!({
                     "tenant": tenant,
                     "ok": n_findings == 0,
                     "tree_size": events.tree_size,
@@ -250,10 +281,9 @@ fn print_json(
                     "checkpoints_checked": events.checkpoints_checked,
                     "latest_checkpoint": events.latest_checkpoint,
                     "findings": n_findings,
-                    "anchors_checked": result.anchors_checked,
-                    "trail": trail,
-                })
-            }
+                "anchors_checked": result.anchors_checked,
+                "trail": trail,
+            }),
             None => json!({
                 "tenant": tenant,
                 "ok": n_findings == 0,
@@ -266,34 +296,26 @@ fn print_json(
         super::out(line)?;
     }
     for finding in vanished {
-        total_findings += 1;
         super::out(
             json!({"tenant": finding.tenant.as_ref().map(|t| t.as_str()), "kind": finding.kind, "anchored_size": finding.size, "anchor": finding.file, "detail": finding.detail}),
         )?;
     }
-    let anchors_checked = results
-        .iter()
-        .filter_map(|r| r.anchors_checked)
-        .reduce(|a, b| a + b);
     // The last line sums up the whole run (scripts read it).
     super::out(json!({
-        "ok": clean,
-        "tenants": results.iter().filter(|r| r.events.is_some()).count(),
-        "events_checked": total_events,
-        "findings": total_findings,
-        "anchors_checked": anchors_checked,
-        "seconds": seconds,
+        "ok": totals.clean(),
+        "tenants": totals.tenants,
+        "events_checked": totals.events,
+        "findings": totals.findings,
+        "anchors_checked": totals.anchors_checked,
+        "seconds": totals.seconds,
     }))
 }
 
 fn print_text(
     results: &[TenantResult],
     vanished: &[AnchorFinding],
-    clean: bool,
-    seconds: f64,
+    totals: &Totals,
 ) -> anyhow::Result<()> {
-    let mut total_findings = 0;
-    let mut total_events = 0;
     for result in results {
         let tenant = &result.tenant;
         for finding in &result.anchor_findings {
@@ -328,21 +350,17 @@ fn print_text(
             }
         }
         let n_findings = result.n_findings();
-        total_findings += n_findings;
         let verdict = if n_findings == 0 { "ok" } else { "FAILED" };
         match &result.events {
-            Some(events) => {
-                total_events += events.events_checked;
-                super::out(format!(
-                    "{verdict}: tenant {tenant}, {} events, {} checkpoints (latest {}), trail log {} records, {n_findings} findings",
-                    events.events_checked,
-                    events.checkpoints_checked,
-                    events
-                        .latest_checkpoint
-                        .map_or_else(|| "none".to_owned(), |s| s.to_string()),
-                    result.trail.tree_size,
-                ))?
-            }
+            Some(events) => super::out(format!(
+                "{verdict}: tenant {tenant}, {} events, {} checkpoints (latest {}), trail log {} records, {n_findings} findings",
+                events.events_checked,
+                events.checkpoints_checked,
+                events
+                    .latest_checkpoint
+                    .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                result.trail.tree_size,
+            ))?,
             None => super::out(format!(
                 "{verdict}: trail log {tenant} (its tenant is not in the data directory), {} records, {n_findings} findings",
                 result.trail.tree_size
@@ -350,7 +368,6 @@ fn print_text(
         }
     }
     for finding in vanished {
-        total_findings += 1;
         super::out(format!(
             "{} at anchored size {} ({}): {}",
             kind_in_words(finding.kind),
@@ -359,10 +376,16 @@ fn print_text(
             finding.detail
         ))?;
     }
-    let verdict = if clean { "ok" } else { "FAILED" };
-    let n_tenants = results.iter().filter(|r| r.events.is_some()).count();
+    let verdict = if totals.clean() { "ok" } else { "FAILED" };
+    let Totals {
+        tenants,
+        events,
+        findings,
+        seconds,
+        ..
+    } = totals;
     super::out(format!(
-        "{verdict}: {n_tenants} tenants, {total_events} events, {total_findings} findings, {seconds:.2}s"
+        "{verdict}: {tenants} tenants, {events} events, {findings} findings, {seconds:.2}s"
     ))
 }
 
